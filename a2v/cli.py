@@ -1,0 +1,184 @@
+"""The ``a2v`` command line: one sub-command per pipeline stage, plus ``generate``.
+
+Every Snakemake rule calls one of these; each works without Snakemake too, e.g.::
+
+    a2v ingest   -c config/config.yaml -c config/demo.yaml --dataset grid --out results/grid/index.tsv
+    a2v generate --image face.jpg --audio speech.wav --checkpoint results/man_grid/phase2/checkpoint.pt -o out.mp4
+
+Errors a2v raises on purpose (:class:`a2v.errors.A2VError`) are printed as one line naming the
+file and the cause, with exit status 2; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from a2v.errors import A2VError
+
+
+def _config(args) -> dict:
+    from a2v.config import load_config
+
+    return load_config(args.configfile)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--configfile", action="append", required=True, help="config YAML (repeat to merge, later wins)")
+    p.add_argument("--log", help="also write the log to this file")
+
+
+def cmd_ingest(args) -> None:
+    from a2v.stages import ingest
+
+    ingest.run(_config(args), args.dataset, args.out, args.log)
+
+
+def cmd_extract(args) -> None:
+    from a2v.stages import extract
+
+    extract.run(_config(args), args.index, args.speaker, args.out, args.summary, args.log)
+
+
+def cmd_align(args) -> None:
+    from a2v.stages import align
+
+    align.run(_config(args), args.extracted, args.speaker, args.out, args.summary, args.log)
+
+
+def cmd_features(args) -> None:
+    from a2v.stages import features
+
+    features.run(_config(args), args.dataset, args.speaker, args.index, args.extracted, args.aligned, args.out, args.summary, args.log)
+
+
+def cmd_select(args) -> None:
+    from a2v.config import experiment
+    from a2v.stages import select
+
+    config = _config(args)
+    select.run(config, experiment(config, args.experiment), args.shards, args.out, args.log)
+
+
+def cmd_train(args) -> None:
+    from a2v.stages import train
+
+    train.run(_config(args), args.experiment, args.phase, args.split, args.shards, args.out_dir, args.init, args.device, args.log)
+
+
+def cmd_generate_test(args) -> None:
+    from a2v.stages import generate_test
+
+    generate_test.run(_config(args), args.checkpoint, args.split, args.shards, args.out_dir, args.device, args.log)
+
+
+def cmd_evaluate(args) -> None:
+    from a2v.config import experiment
+    from a2v.stages import evaluate
+
+    config = _config(args)
+    evaluate.run(config, experiment(config, args.experiment), args.split, args.shards, args.videos, args.out_dir, args.log)
+
+
+def cmd_generate(args) -> None:
+    from a2v.generate import generate_video
+
+    path = generate_video(args.image, args.audio, args.checkpoint, args.output, device=args.device)
+    print(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a2v", description="audio-driven talking-face pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index a dataset (folder, archive or URL)")
+    _add_common(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="index.tsv")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("extract", help="decode audio to 16 kHz mono and check videos, per speaker")
+    _add_common(p)
+    p.add_argument("--index", required=True)
+    p.add_argument("--speaker", required=True)
+    p.add_argument("--out", required=True, help="extract.h5")
+    p.add_argument("--summary", required=True, help="per-clip outcome TSV")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("align", help="landmarks, head-pose filter and aligned crops, per speaker")
+    _add_common(p)
+    p.add_argument("--extracted", required=True)
+    p.add_argument("--speaker", required=True)
+    p.add_argument("--out", required=True, help="aligned.h5")
+    p.add_argument("--summary", required=True)
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("features", help="per-frame features into the speaker's HDF5 shard")
+    _add_common(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--speaker", required=True)
+    p.add_argument("--index", required=True)
+    p.add_argument("--extracted", required=True)
+    p.add_argument("--aligned", required=True)
+    p.add_argument("--out", required=True, help="shard .h5")
+    p.add_argument("--summary", required=True)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("select", help="train/test split and phoneme-balanced selection")
+    _add_common(p)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="split.tsv")
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("train", help="train one curriculum phase")
+    _add_common(p)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--phase", type=int, required=True, help="1-based phase number")
+    p.add_argument("--split", required=True)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--init", help="checkpoint of the previous phase")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate-test", help="generate a video for every test clip")
+    _add_common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_generate_test)
+
+    p = sub.add_parser("evaluate", help="per-clip metrics and metrics.csv")
+    _add_common(p)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--videos", required=True, help="folder of generated test videos")
+    p.add_argument("--out-dir", required=True, help="results/<exp>")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("generate", help="one face image + speech audio -> talking-head mp4")
+    p.add_argument("--image", required=True, help="face photo (jpg/png)")
+    p.add_argument("--audio", required=True, help="speech (any format/rate ffmpeg reads)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("-o", "--output", required=True, help="output .mp4")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 a2v error)."""
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except A2VError as exc:
+        print(f"a2v {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""Corpus adapters: each knows its layout, speaker ids and transcripts, and yields clip records."""

@@ -1,0 +1,1 @@
+"""Face landmarks (dlib / FAN), head pose, similarity alignment, eye aspect ratio and keypoint heatmaps."""

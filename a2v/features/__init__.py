@@ -1,0 +1,1 @@
+"""Video features (optical flow) and the versioned HDF5 shard that stores every per-frame feature."""

@@ -1,0 +1,73 @@
+"""One face image + speech → talking-head video (``a2v generate``).
+
+The photo's face is found (dlib HOG + 68-point landmarks), similarity-aligned and cropped exactly
+as in preprocessing (:mod:`a2v.face.align`) to the checkpoint's crop size; the audio (any format,
+rate or channel count ffmpeg reads) is resampled to 16 kHz mono and turned into per-frame
+features on the shared time base; the generator runs autoregressively
+(:func:`a2v.inference.synthesize`); frames and the input audio are muxed into an mp4 at 25 fps
+whose duration equals the audio's to within one frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from a2v.audio.features import AudioFeatureConfig, audio_features
+from a2v.audio.timebase import n_video_frames
+from a2v.device import resolve_device
+from a2v.errors import MediaError, NoFaceError
+from a2v.face.align import align_image
+from a2v.face.landmarks import make_backend
+from a2v.inference import load_bundle, synthesize
+from a2v.io.audio import SAMPLE_RATE, load_audio
+from a2v.io.video import write_video
+
+FPS = 25.0
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        MediaError: missing or unreadable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "file not found")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise MediaError(path, "not an image OpenCV can read")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def face_crop(image: np.ndarray, crop_size: int, source: str | Path = "image") -> np.ndarray:
+    """The aligned face crop of a photo, ``(S, S, 3)`` uint8.
+
+    Raises:
+        NoFaceError: no face found.
+    """
+    landmarks, confidence = make_backend("dlib", detect_every=1)(image[None])
+    if confidence[0] <= 0 or not np.isfinite(landmarks[0]).all():
+        raise NoFaceError(source, "no face found in the image")
+    crop, _, _ = align_image(image, landmarks[0], crop_size)
+    return crop
+
+
+def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path, output: str | Path, device: str = "auto") -> Path:
+    """Write a talking-head mp4 for ``image`` speaking ``audio``.
+
+    Raises:
+        MediaError: unreadable image or audio, or silent audio.
+        NoFaceError: no face in the image.
+    """
+    dev = resolve_device(device)
+    bundle = load_bundle(checkpoint, dev)
+    reference = face_crop(read_image(image), bundle.image_size, image)
+    wave = load_audio(audio, SAMPLE_RATE)
+    n_frames = max(1, n_video_frames(len(wave), SAMPLE_RATE, FPS))
+    feats = audio_features(wave, n_frames, AudioFeatureConfig(**bundle.audio_config))
+    frames = synthesize(bundle, reference, {k: feats[k] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}, dev)
+    return write_video(output, frames, FPS, wave, SAMPLE_RATE)

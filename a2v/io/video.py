@@ -1,0 +1,180 @@
+"""Video decoding, probing and writing (ffmpeg-python).
+
+Frames are RGB ``uint8`` arrays of shape ``(T, H, W, 3)``. Decoding resamples to a fixed
+frame rate (25 fps by default, the rate of every corpus the papers use), so that frame
+``t`` covers ``[t / fps, (t + 1) / fps)`` seconds whatever the source's rate (variable-frame-rate
+sources included).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import imageio_ffmpeg
+import numpy as np
+
+from a2v.errors import MediaError
+from a2v.io.ffmpeg_bin import ffmpeg_exe
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg reports of a video file.
+
+    Attributes:
+        width, height: frame size in pixels.
+        fps: the stream's nominal frame rate (frames per second).
+        duration_s: container duration in seconds (0.0 when unknown).
+        has_audio: whether the file carries an audio stream.
+    """
+
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    has_audio: bool
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a video's size, rate, duration and whether it has audio.
+
+    Raises:
+        MediaError: the file is missing or ffmpeg cannot read a video stream from it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "file not found")
+    try:
+        gen = imageio_ffmpeg.read_frames(str(path))
+        meta = next(gen)
+        gen.close()
+    except (RuntimeError, OSError, StopIteration) as exc:
+        raise MediaError(path, f"ffmpeg cannot read a video stream ({_last_line(exc)})") from exc
+    width, height = meta["size"]
+    return VideoInfo(
+        width=int(width),
+        height=int(height),
+        fps=float(meta.get("fps") or 0.0),
+        duration_s=float(meta.get("duration") or 0.0),
+        has_audio=bool(meta.get("audio_codec")),
+    )
+
+
+def read_frames(path: str | Path, fps: float = 25.0, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode every frame of a video at a fixed frame rate.
+
+    Args:
+        path: video file (any container/codec ffmpeg reads).
+        fps: output frame rate; ffmpeg duplicates or drops frames to reach it.
+        size: optional ``(width, height)`` to scale to, in pixels.
+
+    Returns:
+        ``(T, H, W, 3)`` uint8 RGB frames.
+
+    Raises:
+        MediaError: unreadable, truncated or corrupt file (any decoder error), or no frame decoded.
+    """
+    path = Path(path)
+    info = probe_video(path)
+    width, height = size or (info.width, info.height)
+    stream = ffmpeg.input(str(path)).video.filter("fps", fps=fps)
+    if size is not None:
+        stream = stream.filter("scale", width, height)
+    try:
+        out, err = (
+            stream.output("pipe:", format="rawvideo", pix_fmt="rgb24")
+            .global_args("-nostdin", "-v", "error")
+            .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as exc:
+        raise MediaError(path, f"ffmpeg failed to decode the video ({_last_line(exc.stderr)})") from exc
+    frame_bytes = width * height * 3
+    n = len(out) // frame_bytes
+    if n == 0:
+        raise MediaError(path, "no video frame could be decoded")
+    if err and err.strip():
+        # At log level "error" a clean decode prints nothing; damaged streams (truncated or
+        # corrupt files) make the decoder complain while it still salvages some frames.
+        raise MediaError(path, f"video is truncated or corrupt: ffmpeg reported decode errors after {n} frames ({_last_line(err)})")
+    return np.frombuffer(out, np.uint8, count=n * frame_bytes).reshape(n, height, width, 3).copy()
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float = 25.0,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    crf: int = 18,
+) -> Path:
+    """Encode frames (and optionally audio) to an H.264/AAC mp4, atomically.
+
+    The file is written under a temporary name beside ``path`` and renamed when complete,
+    so a killed run never leaves a half-written video under the final name.
+
+    Args:
+        path: output ``.mp4`` path; parent folders are created.
+        frames: ``(T, H, W, 3)`` uint8 RGB.
+        fps: video frame rate.
+        audio: optional mono float32 waveform in [-1, 1], muxed as AAC.
+        sample_rate: rate of ``audio`` in Hz.
+        crf: x264 constant rate factor (lower is better quality).
+
+    Returns:
+        The final path.
+
+    Raises:
+        ValueError: frames of the wrong shape or dtype.
+        MediaError: ffmpeg failed.
+    """
+    path = Path(path)
+    frames = np.ascontiguousarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    t, h, w, _ = frames.shape
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{path.stem}.", dir=path.parent)
+    os.close(fd)
+    wav_tmp = None
+    try:
+        video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=fps)
+        streams = [video_in.video]
+        if audio is not None:
+            from a2v.io.audio import write_wav
+
+            fd2, wav_tmp = tempfile.mkstemp(suffix=".wav", dir=path.parent)
+            os.close(fd2)
+            write_wav(wav_tmp, audio, sample_rate)
+            streams.append(ffmpeg.input(wav_tmp).audio)
+        # libx264 needs even sizes; pad by one pixel when odd.
+        out_kwargs = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, r=fps, movflags="+faststart")
+        if audio is not None:
+            out_kwargs.update(acodec="aac", audio_bitrate="128k")
+        video = streams[0]
+        if w % 2 or h % 2:
+            video = video.filter("pad", w + w % 2, h + h % 2)
+        proc = (
+            ffmpeg.output(video, *streams[1:], tmp, **out_kwargs)
+            .global_args("-nostdin", "-v", "error", "-y")
+            .run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True)
+        )
+        _, err = proc.communicate(input=frames.tobytes())
+        if proc.returncode != 0:
+            raise MediaError(path, f"ffmpeg failed to encode ({_last_line(err)})")
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        for leftover in (tmp, wav_tmp):
+            if leftover and os.path.exists(leftover):
+                os.unlink(leftover)
+    return path
+
+
+def _last_line(err: object) -> str:
+    text = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"

@@ -1,0 +1,99 @@
+"""Stage 3, align: landmarks on every frame, head-pose filter, similarity-aligned face crops.
+
+Per clip: decode frames at ``fps``; 68-point landmarks (``preprocess.landmarks.backend``);
+head pose (yaw, pitch, roll in degrees, solvePnP on a 3-D mean face); frames with no face or a
+pose outside ``preprocess.pose_limits`` are out; the longest run of in-limit frames is kept
+(CRAN §4.2) when it has at least ``preprocess.min_frames`` frames, else the clip is dropped —
+logged either way. Kept frames are similarity-aligned and cropped to ``crop_size`` pixels.
+
+Output HDF5 per speaker, group ``<clip_id>``: ``crops`` (T,S,S,3) uint8, ``landmarks`` (T,68,2)
+float32 crop pixels, ``pose`` (T,3) float32 degrees, ``confidence`` (T,) float32; attribute
+``first_frame`` = index of crop 0 in the decoded video.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from a2v.errors import A2VError, MediaError, NoFaceError, PoseRejectedError
+from a2v.face.align import align_clip
+from a2v.face.landmarks import make_backend
+from a2v.face.pose import head_pose, longest_run, within_limits
+from a2v.io.video import read_frames
+from a2v.stages.common import Outcomes, get_logger, progress
+
+
+def select_frames(landmarks: np.ndarray, confidence: np.ndarray, pose: np.ndarray, limits: dict, min_frames: int, source: str) -> tuple[int, int]:
+    """The half-open frame range kept: the longest run with a face and an in-limit pose.
+
+    Raises:
+        NoFaceError: no frame has a face.
+        PoseRejectedError: the longest in-limit run is shorter than ``min_frames``.
+    """
+    has_face = (confidence > 0) & np.isfinite(landmarks).all(axis=(1, 2))
+    if not has_face.any():
+        raise NoFaceError(source, "no face found in any frame")
+    ok = has_face & within_limits(pose, limits)
+    start, stop = longest_run(ok)
+    if stop - start < min_frames:
+        worst = np.nanmax(np.abs(pose), axis=0) if np.isfinite(pose).any() else [np.nan] * 3
+        raise PoseRejectedError(
+            source,
+            f"longest in-limit run is {stop - start} frames < {min_frames} "
+            f"(max |yaw|,|pitch|,|roll| = {worst[0]:.1f}, {worst[1]:.1f}, {worst[2]:.1f} deg; "
+            f"{int(has_face.sum())}/{len(has_face)} frames with a face)",
+        )
+    return start, stop
+
+
+def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, out_tsv: str | Path, log_file=None) -> Path:
+    """Align one speaker's extracted clips. Returns the HDF5 path (written atomically)."""
+    log = get_logger("align", log_file)
+    pre = config["preprocess"]
+    lm_cfg = dict(pre["landmarks"])
+    backend = make_backend(lm_cfg.pop("backend"), **lm_cfg)
+    out_h5 = Path(out_h5)
+    out_h5.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", prefix=f".{out_h5.stem}.", dir=out_h5.parent)
+    os.close(fd)
+    outcomes = Outcomes()
+    try:
+        with h5py.File(extract_h5, "r") as src, h5py.File(tmp, "w") as dst:
+            dst.attrs.update(crop_size=pre["crop_size"], fps=pre["fps"], speaker=speaker)
+            for clip_id in progress(sorted(src.keys()), f"align {speaker}"):
+                source = src[clip_id].attrs["source"]
+                try:
+                    frames = read_frames(source, fps=float(pre["fps"]))
+                    landmarks, confidence = backend(frames)
+                    pose = head_pose(landmarks, frames.shape[1:3])
+                    start, stop = select_frames(landmarks, confidence, pose, pre["pose_limits"], pre["min_frames"], source)
+                    crops, lm_crop, _ = align_clip(frames[start:stop], landmarks[start:stop], pre["crop_size"], pre["smooth_window"])
+                except (MediaError, A2VError) as exc:
+                    log.warning("skip %s/%s: %s", speaker, clip_id, exc)
+                    outcomes.skipped(clip_id, str(exc))
+                    continue
+                if stop - start < len(frames):
+                    log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", speaker, clip_id, start, stop, len(frames))
+                grp = dst.create_group(clip_id)
+                grp.create_dataset("crops", data=crops, chunks=(1,) + crops.shape[1:], compression="gzip")
+                grp.create_dataset("landmarks", data=lm_crop.astype(np.float32))
+                grp.create_dataset("pose", data=pose[start:stop].astype(np.float32))
+                grp.create_dataset("confidence", data=confidence[start:stop].astype(np.float32))
+                grp.attrs.update(first_frame=start, source=source, n_source_frames=len(frames))
+                yaw, pitch, roll = np.nanmedian(np.abs(pose[start:stop]), axis=0)
+                outcomes.ok(
+                    clip_id, frames_total=len(frames), frames_kept=stop - start,
+                    median_abs_yaw=round(float(yaw), 2), median_abs_pitch=round(float(pitch), 2), median_abs_roll=round(float(roll), 2),
+                )
+        os.replace(tmp, out_h5)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    outcomes.write(out_tsv)
+    log.info("speaker %s: %d of %d clips aligned", speaker, outcomes.n_ok, len(outcomes.rows))
+    return out_h5

@@ -1,0 +1,84 @@
+"""Stage 4, features: every per-frame feature of a speaker's aligned clips into one HDF5 shard.
+
+For each aligned clip: audio features on the clip's full audio (:mod:`a2v.audio.features`)
+sliced to the kept frame range, Farnebäck flow between consecutive crops, 15 keypoint heatmaps
+(96×96) and eye aspect ratios from the crop landmarks, the words and their phonemes. The shard
+schema is :mod:`a2v.features.shard`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from a2v.audio.features import AudioFeatureConfig, audio_features
+from a2v.datasets.record import read_index
+from a2v.errors import A2VError
+from a2v.face.ear import eye_aspect_ratio
+from a2v.face.heatmaps import keypoint_heatmaps, keypoints15
+from a2v.features.flow import FarnebackConfig, farneback_flow
+from a2v.features.shard import ShardWriter
+from a2v.selection.phonemes import words_to_phonemes
+from a2v.stages.common import Outcomes, get_logger, progress
+
+
+def audio_config(pre: dict) -> AudioFeatureConfig:
+    """The :class:`AudioFeatureConfig` of the ``preprocess`` config section."""
+    return AudioFeatureConfig(sample_rate=int(pre["sample_rate"]), fps=float(pre["fps"]), **pre.get("audio", {}))
+
+
+def clip_features(crops: np.ndarray, landmarks: np.ndarray, audio: np.ndarray, first_frame: int, n_source_frames: int, pre: dict) -> dict[str, np.ndarray]:
+    """All shard datasets of one aligned clip (see :data:`a2v.features.shard.DATASETS`)."""
+    t = len(crops)
+    feats = audio_features(audio, n_source_frames, audio_config(pre))
+    feats = {k: v[first_frame:first_frame + t] for k, v in feats.items()}
+    kp = keypoints15(landmarks)
+    return {
+        "frames": crops,
+        "landmarks": landmarks.astype(np.float32),
+        "ear": eye_aspect_ratio(landmarks).astype(np.float32),
+        "flow": farneback_flow(crops, FarnebackConfig(**pre["flow"])),
+        "heatmaps": keypoint_heatmaps(kp, crops.shape[1], pre["heatmap_size"], pre["heatmap_sigma"]),
+        **feats,
+    }
+
+
+def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5: str | Path, aligned_h5: str | Path,
+        out_shard: str | Path, out_tsv: str | Path, log_file=None) -> Path:
+    """Write the speaker's shard. Returns its path (written atomically).
+
+    Raises:
+        A2VError: no clip of the speaker survived alignment.
+    """
+    log = get_logger("features", log_file)
+    pre = config["preprocess"]
+    words = {r.clip_id: list(r.words) for r in read_index(index) if r.speaker == speaker}
+    outcomes = Outcomes()
+    attrs = dict(dataset=dataset, speaker=speaker, fps=float(pre["fps"]), sample_rate=int(pre["sample_rate"]), crop_size=int(pre["crop_size"]))
+    with h5py.File(extract_h5, "r") as ext, h5py.File(aligned_h5, "r") as ali, ShardWriter(out_shard, attrs) as shard:
+        clip_ids = sorted(ali.keys())
+        if not clip_ids:
+            raise A2VError(f"{aligned_h5}: no aligned clip for speaker {speaker}; see the align summary")
+        for clip_id in progress(clip_ids, f"features {speaker}"):
+            grp = ali[clip_id]
+            try:
+                arrays = clip_features(
+                    grp["crops"][:], grp["landmarks"][:], ext[clip_id]["audio"][:],
+                    int(grp.attrs["first_frame"]), int(grp.attrs["n_source_frames"]), pre,
+                )
+                arrays["pose"] = grp["pose"][:]
+            except (A2VError, ValueError) as exc:
+                log.warning("skip %s/%s: %s", speaker, clip_id, exc)
+                outcomes.skipped(clip_id, str(exc))
+                continue
+            clip_words = words.get(clip_id, [])
+            shard.add_clip(clip_id, arrays, {
+                "words": clip_words, "phonemes": words_to_phonemes(clip_words),
+                "source": grp.attrs["source"], "first_frame": int(grp.attrs["first_frame"]), "n_frames": len(arrays["frames"]),
+            })
+            outcomes.ok(clip_id, n_frames=len(arrays["frames"]), voiced_fraction=round(float((arrays["f0"] > 0).mean()), 3))
+    outcomes.write(out_tsv)
+    log.info("speaker %s: %d clips in shard %s", speaker, outcomes.n_ok, out_shard)
+    return Path(out_shard)

@@ -1,0 +1,61 @@
+"""Stage 7, generate: for every test clip, its first aligned frame + its audio → an mp4.
+
+Videos are written to ``<out_dir>/<speaker>_<clip_id>.mp4`` (25 fps, H.264, AAC audio from the
+clip's source, cut to the frames the align stage kept) and listed in ``<out_dir>/videos.tsv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from a2v.device import resolve_device
+from a2v.features.shard import ShardReader
+from a2v.inference import load_bundle, synthesize
+from a2v.io.audio import load_audio
+from a2v.io.video import write_video
+from a2v.stages.common import get_logger, progress, write_table
+from a2v.stages.select import read_split
+
+FEATURE_KEYS = ("mfcc", "mel", "f0_bin", "energy_bin")
+
+
+def clip_audio(source: str, first_frame: int, n_frames: int, fps: float, sample_rate: int) -> np.ndarray:
+    """The source clip's audio cut to the frames ``[first_frame, first_frame + n_frames)``."""
+    audio = load_audio(source, sample_rate, min_rms_dbfs=None)
+    start = int(round(first_frame / fps * sample_rate))
+    stop = int(round((first_frame + n_frames) / fps * sample_rate))
+    out = audio[start:stop]
+    return np.pad(out, (0, max(0, stop - start - len(out))))
+
+
+def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[str | Path], out_dir: str | Path,
+        device: str = "auto", log_file=None) -> Path:
+    """Generate every test clip of the split. Returns the listing TSV path."""
+    log = get_logger("generate", log_file)
+    dev = resolve_device(device)
+    bundle = load_bundle(checkpoint, dev)
+    out_dir = Path(out_dir)
+    tests = read_split(split).query("split == 'test'")
+    readers = {}
+    for path in shards:
+        reader = ShardReader(path)
+        readers[(reader.attrs["dataset"], reader.attrs["speaker"])] = reader
+    rows = []
+    for row in progress(list(tests.itertuples(index=False)), "generate"):
+        reader = readers[(row.dataset, row.speaker)]
+        fps, sr = float(reader.attrs["fps"]), int(reader.attrs["sample_rate"])
+        reference = reader.read(row.clip_id, "frames", 0)
+        feats = {k: reader.read(row.clip_id, k) for k in FEATURE_KEYS}
+        frames = synthesize(bundle, reference, feats, dev)
+        attrs = reader.clip_attrs(row.clip_id)
+        audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(frames), fps, sr)
+        path = write_video(out_dir / f"{row.speaker}_{row.clip_id}.mp4", frames, fps, audio, sr)
+        rows.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "video": str(path),
+                     "n_frames": len(frames), "seconds": round(len(frames) / fps, 3)})
+        log.info("%s/%s: %d frames -> %s", row.speaker, row.clip_id, len(frames), path)
+    for reader in readers.values():
+        reader.close()
+    return write_table(pd.DataFrame(rows), out_dir / "videos.tsv")

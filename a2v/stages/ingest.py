@@ -1,0 +1,37 @@
+"""Stage 1, ingest: resolve a dataset's source (folder, archive or URL) and index its clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from a2v.datasets.record import write_index
+from a2v.datasets.registry import make_adapter
+from a2v.datasets.source import resolve_source
+from a2v.stages.common import get_logger
+
+
+def run(config: dict, dataset: str, out_index: str | Path, log_file: str | Path | None = None) -> Path:
+    """Write ``index.tsv`` (dataset, speaker, clip_id, video, transcript, words) for one dataset.
+
+    The speakers indexed are ``datasets.<dataset>.speakers`` plus ``unseen_speakers``.
+
+    Raises:
+        A2VError: unreachable source, unsafe archive, missing speaker folder, or no clip found.
+    """
+    log = get_logger("ingest", log_file)
+    ds = config["datasets"][dataset]
+    cache = Path(config["resources_dir"]) / dataset
+    root = resolve_source(ds["source"], cache, ds.get("sha256"))
+    log.info("dataset %s: corpus folder %s", dataset, root)
+    adapter = make_adapter(ds["adapter"], root, dataset)
+    speakers = list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
+    records = adapter.clips(speakers)
+    if not records:
+        from a2v.errors import A2VError
+
+        raise A2VError(f"{root}: no clips found for speakers {speakers}")
+    for speaker in speakers:
+        n = sum(r.speaker == speaker for r in records)
+        n_tr = sum(r.speaker == speaker and bool(r.transcript) for r in records)
+        log.info("speaker %s: %d clips, %d with alignments", speaker, n, n_tr)
+    return write_index(records, out_index)

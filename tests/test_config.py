@@ -1,0 +1,49 @@
+"""Config loading, merging and schema validation."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from a2v.config import deep_merge, experiment, load_config
+from a2v.errors import ConfigError
+
+
+def test_real_and_demo_configs_validate(repo):
+    full = load_config([repo / "config/config.yaml"])
+    demo = load_config([repo / "config/config.yaml", repo / "config/demo.yaml"])
+    assert full["preprocess"]["crop_size"] == 256 and demo["preprocess"]["crop_size"] == 64
+    assert demo["datasets"]["grid"]["source"] == "resources/grid_sample"
+    exp = experiment(demo, "man_grid")
+    assert exp["model"]["image_size"] == 64 and len(exp["phases"]) >= 2
+    assert exp["training"]["lr"] == 0.002 and exp["training"]["betas"] == [0.0, 0.9]
+
+
+def test_bad_config_names_key_and_file(repo, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"preprocess": {"crop_size": 100, "pose_limits": {"yaw": -5, "pitch": 1, "roll": 1}}}))
+    with pytest.raises(ConfigError) as err:
+        load_config([repo / "config/config.yaml", bad])
+    msg = str(err.value)
+    assert "bad.yaml" in msg and "preprocess/crop_size" in msg and "preprocess/pose_limits/yaw" in msg
+
+
+def test_unknown_key_and_bad_yaml(repo, tmp_path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("preproces: {fps: 25}\n")
+    with pytest.raises(ConfigError, match="preproces"):
+        load_config([repo / "config/config.yaml", typo])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_config([broken])
+
+
+def test_unknown_experiment(repo):
+    cfg = load_config([repo / "config/config.yaml"])
+    with pytest.raises(ConfigError, match="nope"):
+        experiment(cfg, "nope")
+
+
+def test_deep_merge():
+    assert deep_merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}

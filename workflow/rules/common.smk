@@ -1,0 +1,39 @@
+# Helpers shared by the rules: paths, the config files to pass on, experiment lookups.
+
+import shlex
+import sys
+
+RESULTS = config.get("results_dir", "results")
+PY = shlex.quote(sys.executable)
+# Every a2v call gets the config files Snakemake merged, in Snakemake's order: the Snakefile's
+# configfile first, then each --configfile (later files override earlier ones).
+_CLI_CONFIGFILES = [str(f) for f in (workflow.overwrite_configfiles or [])]
+_CONFIGFILES = [str(f) for f in workflow.configfiles if str(f) not in _CLI_CONFIGFILES] + _CLI_CONFIGFILES
+CONFIG_ARGS = " ".join(f"-c {shlex.quote(f)}" for f in _CONFIGFILES)
+A2V = f"{PY} -m a2v"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_]+",
+    speaker="[A-Za-z0-9_]+",
+    exp="[A-Za-z0-9_]+",
+    phase=r"\d+",
+
+
+def exp_dataset(exp):
+    return config["experiments"][exp]["dataset"]
+
+
+def exp_phases(exp):
+    e = config["experiments"][exp]
+    defaults = config.get("model_defaults", {}).get(e["model_type"], {})
+    return e.get("phases", defaults.get("phases", []))
+
+
+def exp_shards(wildcards):
+    ds = exp_dataset(wildcards.exp)
+    return [f"{RESULTS}/features/{ds}/{spk}.h5" for spk in config["datasets"][ds]["speakers"]]
+
+
+def final_checkpoint(exp):
+    return f"{RESULTS}/{exp}/phase{len(exp_phases(exp))}/checkpoint.pt"

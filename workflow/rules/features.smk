@@ -1,0 +1,24 @@
+# Stage 4 — features: MFCC, mel, F0, energy, Farnebäck flow, keypoint heatmaps, EAR into one
+# HDF5 shard per (dataset, speaker) (schema: a2v/features/shard.py).
+
+
+rule features:
+    input:
+        index=f"{RESULTS}/{{dataset}}/index.tsv",
+        extracted=rules.extract.output.h5,
+        aligned=rules.align.output.h5,
+    output:
+        shard=f"{RESULTS}/features/{{dataset}}/{{speaker}}.h5",
+        summary=f"{RESULTS}/features/{{dataset}}/{{speaker}}.tsv",
+    log:
+        f"{RESULTS}/logs/features/{{dataset}}_{{speaker}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/features/{{dataset}}_{{speaker}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        args=CONFIG_ARGS,
+    shell:
+        "{A2V} features {params.args} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
+        " --index {input.index} --extracted {input.extracted} --aligned {input.aligned}"
+        " --out {output.shard} --summary {output.summary} 2> {log}"

@@ -1,0 +1,40 @@
+# Stages 2–3 — extract (audio to 16 kHz mono, video checked at 25 fps) and align (landmarks,
+# head-pose filter, similarity-aligned crops), one job per (dataset, speaker).
+
+
+rule extract:
+    input:
+        index=f"{RESULTS}/{{dataset}}/index.tsv",
+    output:
+        h5=f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.h5",
+        summary=f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.tsv",
+    log:
+        f"{RESULTS}/logs/extract/{{dataset}}_{{speaker}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract/{{dataset}}_{{speaker}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        args=CONFIG_ARGS,
+    shell:
+        "{A2V} extract {params.args} --index {input.index} --speaker {wildcards.speaker}"
+        " --out {output.h5} --summary {output.summary} 2> {log}"
+
+
+rule align:
+    input:
+        h5=rules.extract.output.h5,
+    output:
+        h5=f"{RESULTS}/interim/{{dataset}}/{{speaker}}/aligned.h5",
+        summary=f"{RESULTS}/interim/{{dataset}}/{{speaker}}/align.tsv",
+    log:
+        f"{RESULTS}/logs/align/{{dataset}}_{{speaker}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/align/{{dataset}}_{{speaker}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        args=CONFIG_ARGS,
+    shell:
+        "{A2V} align {params.args} --extracted {input.h5} --speaker {wildcards.speaker}"
+        " --out {output.h5} --summary {output.summary} 2> {log}"

@@ -1,0 +1,19 @@
+# Stage 5 — select: train/test split by clip and phoneme-balanced selection (CRAN Algorithm 1).
+
+
+rule select:
+    input:
+        shards=exp_shards,
+    output:
+        split=f"{RESULTS}/{{exp}}/split.tsv",
+    log:
+        f"{RESULTS}/logs/select/{{exp}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/select/{{exp}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        args=CONFIG_ARGS,
+    shell:
+        "{A2V} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
+        " --out {output.split} 2> {log}"

@@ -1,0 +1,35 @@
+# Stage 6 — train: one GPU job per curriculum phase; phase k starts from phase k-1's checkpoint.
+# Runs on the CPU when no GPU is present. Resumes from its last.pt after a kill.
+
+
+def previous_checkpoint(wildcards):
+    k = int(wildcards.phase)
+    return [f"{RESULTS}/{wildcards.exp}/phase{k - 1}/checkpoint.pt"] if k > 1 else []
+
+
+rule train:
+    input:
+        split=rules.select.output.split,
+        shards=exp_shards,
+        init=previous_checkpoint,
+    output:
+        checkpoint=f"{RESULTS}/{{exp}}/phase{{phase}}/checkpoint.pt",
+    log:
+        f"{RESULTS}/logs/train/{{exp}}_phase{{phase}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{exp}}_phase{{phase}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=24 * 60,
+    params:
+        args=CONFIG_ARGS,
+        init=lambda wildcards, input: f"--init {input.init[0]}" if input.init else "",
+        out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}/phase{wildcards.phase}",
+    shell:
+        "{A2V} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
+        " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} {params.init}"
+        " 2> {log}"
