@@ -15,17 +15,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from a2v.audio.features import AudioFeatureConfig, audio_features
+from a2v.audio.features import audio_features
 from a2v.audio.timebase import n_video_frames
 from a2v.device import resolve_device
 from a2v.errors import MediaError, NoFaceError
 from a2v.face.align import align_image
 from a2v.face.landmarks import make_backend
 from a2v.inference import load_bundle, synthesize
-from a2v.io.audio import SAMPLE_RATE, load_audio
+from a2v.io.audio import load_audio
 from a2v.io.video import write_video
-
-FPS = 25.0
+from a2v.stages.features import audio_config
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -65,9 +64,10 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
     """
     dev = resolve_device(device)
     bundle = load_bundle(checkpoint, dev)
-    reference = face_crop(read_image(image), bundle.image_size, image)
-    wave = load_audio(audio, SAMPLE_RATE)
-    n_frames = max(1, n_video_frames(len(wave), SAMPLE_RATE, FPS))
-    feats = audio_features(wave, n_frames, AudioFeatureConfig(**bundle.audio_config))
+    reference = face_crop(read_image(image), bundle.model_config.image_size, image)
+    cfg = audio_config(bundle.config["preprocess"])  # the feature parameters the model was trained on
+    wave = load_audio(audio, cfg.sample_rate)
+    n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
+    feats = audio_features(wave, n_frames, cfg)
     frames = synthesize(bundle, reference, {k: feats[k] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}, dev)
-    return write_video(output, frames, FPS, wave, SAMPLE_RATE)
+    return write_video(output, frames, cfg.fps, wave, cfg.sample_rate)

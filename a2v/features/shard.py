@@ -170,3 +170,12 @@ class ShardReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def open_shards(paths) -> dict[tuple[str, str], ShardReader]:
+    """Readers for several shards keyed by ``(dataset, speaker)``; close each when done."""
+    readers = {}
+    for path in paths:
+        reader = ShardReader(path)
+        readers[(str(reader.attrs["dataset"]), str(reader.attrs["speaker"]))] = reader
+    return readers

@@ -13,19 +13,17 @@ float32 crop pixels, ``pose`` (T,3) float32 degrees, ``confidence`` (T,) float32
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from a2v.errors import A2VError, MediaError, NoFaceError, PoseRejectedError
+from a2v.errors import A2VError, NoFaceError, PoseRejectedError
 from a2v.face.align import align_clip
 from a2v.face.landmarks import make_backend
 from a2v.face.pose import head_pose, longest_run, within_limits
 from a2v.io.video import read_frames
-from a2v.stages.common import Outcomes, get_logger, progress
+from a2v.stages.common import Outcomes, atomic_h5, get_logger, progress
 
 
 def select_frames(landmarks: np.ndarray, confidence: np.ndarray, pose: np.ndarray, limits: dict, min_frames: int, source: str) -> tuple[int, int]:
@@ -57,43 +55,34 @@ def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, 
     pre = config["preprocess"]
     lm_cfg = dict(pre["landmarks"])
     backend = make_backend(lm_cfg.pop("backend"), **lm_cfg)
-    out_h5 = Path(out_h5)
-    out_h5.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", prefix=f".{out_h5.stem}.", dir=out_h5.parent)
-    os.close(fd)
     outcomes = Outcomes()
-    try:
-        with h5py.File(extract_h5, "r") as src, h5py.File(tmp, "w") as dst:
-            dst.attrs.update(crop_size=pre["crop_size"], fps=pre["fps"], speaker=speaker)
-            for clip_id in progress(sorted(src.keys()), f"align {speaker}"):
-                source = src[clip_id].attrs["source"]
-                try:
-                    frames = read_frames(source, fps=float(pre["fps"]))
-                    landmarks, confidence = backend(frames)
-                    pose = head_pose(landmarks, frames.shape[1:3])
-                    start, stop = select_frames(landmarks, confidence, pose, pre["pose_limits"], pre["min_frames"], source)
-                    crops, lm_crop, _ = align_clip(frames[start:stop], landmarks[start:stop], pre["crop_size"], pre["smooth_window"])
-                except (MediaError, A2VError) as exc:
-                    log.warning("skip %s/%s: %s", speaker, clip_id, exc)
-                    outcomes.skipped(clip_id, str(exc))
-                    continue
-                if stop - start < len(frames):
-                    log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", speaker, clip_id, start, stop, len(frames))
-                grp = dst.create_group(clip_id)
-                grp.create_dataset("crops", data=crops, chunks=(1,) + crops.shape[1:], compression="gzip")
-                grp.create_dataset("landmarks", data=lm_crop.astype(np.float32))
-                grp.create_dataset("pose", data=pose[start:stop].astype(np.float32))
-                grp.create_dataset("confidence", data=confidence[start:stop].astype(np.float32))
-                grp.attrs.update(first_frame=start, source=source, n_source_frames=len(frames))
-                yaw, pitch, roll = np.nanmedian(np.abs(pose[start:stop]), axis=0)
-                outcomes.ok(
-                    clip_id, frames_total=len(frames), frames_kept=stop - start,
-                    median_abs_yaw=round(float(yaw), 2), median_abs_pitch=round(float(pitch), 2), median_abs_roll=round(float(roll), 2),
-                )
-        os.replace(tmp, out_h5)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with h5py.File(extract_h5, "r") as src, atomic_h5(out_h5) as dst:
+        dst.attrs.update(crop_size=pre["crop_size"], fps=pre["fps"], speaker=speaker)
+        for clip_id in progress(sorted(src.keys()), f"align {speaker}"):
+            source = src[clip_id].attrs["source"]
+            try:
+                frames = read_frames(source, fps=float(pre["fps"]))
+                landmarks, confidence = backend(frames)
+                pose = head_pose(landmarks, frames.shape[1:3])
+                start, stop = select_frames(landmarks, confidence, pose, pre["pose_limits"], pre["min_frames"], source)
+                crops, lm_crop, _ = align_clip(frames[start:stop], landmarks[start:stop], pre["crop_size"], pre["smooth_window"])
+            except A2VError as exc:
+                log.warning("skip %s/%s: %s", speaker, clip_id, exc)
+                outcomes.skipped(clip_id, str(exc))
+                continue
+            if stop - start < len(frames):
+                log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", speaker, clip_id, start, stop, len(frames))
+            grp = dst.create_group(clip_id)
+            grp.create_dataset("crops", data=crops, chunks=(1,) + crops.shape[1:], compression="gzip")
+            grp.create_dataset("landmarks", data=lm_crop.astype(np.float32))
+            grp.create_dataset("pose", data=pose[start:stop].astype(np.float32))
+            grp.create_dataset("confidence", data=confidence[start:stop].astype(np.float32))
+            grp.attrs.update(first_frame=start, source=source, n_source_frames=len(frames))
+            yaw, pitch, roll = np.nanmedian(np.abs(pose[start:stop]), axis=0)
+            outcomes.ok(
+                clip_id, frames_total=len(frames), frames_kept=stop - start,
+                median_abs_yaw=round(float(yaw), 2), median_abs_pitch=round(float(pitch), 2), median_abs_roll=round(float(roll), 2),
+            )
     outcomes.write(out_tsv)
     log.info("speaker %s: %d of %d clips aligned", speaker, outcomes.n_ok, len(outcomes.rows))
     return out_h5

@@ -4,8 +4,8 @@
 For each test clip the real frames are the aligned crops in the shard; the generated frames are
 decoded back from the mp4 (so codec loss counts); the static baseline repeats the reference frame
 (the clip's first crop) for the whole clip. Landmarks for LMD and EAR are measured the same way on
-real, generated and baseline frames: dlib's 68-point predictor in the face box of the real
-crops' landmarks, on frames upscaled to 256×256 (LMD is defined at 256×256, MAN supp. §2.2).
+real, generated and baseline frames: dlib's 68-point predictor in the aligned crops' template
+face box (:func:`a2v.face.align.template_box`), on frames upscaled to 256×256 (LMD is defined at 256×256, MAN supp. §2.2).
 
 Metrics (definitions in :mod:`a2v.metrics`): SSIM, PSNR, CPBD, LMD, blinks/s, ACD-C, ACD-E.
 WER needs a GRID lip-reader, which a later stage trains: it is ``NA`` with the reason logged.
@@ -22,8 +22,9 @@ import pandas as pd
 import yaml
 
 from a2v.face.ear import eye_aspect_ratio
-from a2v.face.landmarks import box_from_landmarks, landmarks_in_box
-from a2v.features.shard import ShardReader
+from a2v.face.align import template_box
+from a2v.face.landmarks import landmarks_in_box
+from a2v.features.shard import open_shards
 from a2v.io.video import read_frames
 from a2v.metrics.acd import acd
 from a2v.metrics.blinks import blinks_per_second
@@ -94,10 +95,7 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
     out_dir, videos = Path(out_dir), Path(videos)
     listing = pd.read_csv(videos / "videos.tsv", sep="\t", dtype={"clip_id": str, "speaker": str})
     tests = read_split(split).query("split == 'test'")
-    readers = {}
-    for path in shards:
-        r = ShardReader(path)
-        readers[(r.attrs["dataset"], r.attrs["speaker"])] = r
+    readers = open_shards(shards)
     per_clip = []
     for row in progress(list(tests.itertuples(index=False)), "evaluate"):
         reader = readers[(row.dataset, row.speaker)]
@@ -112,7 +110,7 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             log.warning("%s/%s: generated video has %d frames, real %d; comparing the first %d",
                         row.speaker, row.clip_id, len(fake), len(real), len(fake))
             real = real[: len(fake)]
-        box = box_from_landmarks(np.nanmean(reader.read(row.clip_id, "landmarks"), axis=0))
+        box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
         real_lm = measure_landmarks(real, box)
         static = np.repeat(real[:1], len(real), axis=0)
         for method, frames in (("a2v:" + exp["name"], fake), ("static baseline", static)):

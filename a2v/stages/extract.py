@@ -10,17 +10,13 @@ unreadable, its audio is silent, or audio and video durations differ by more tha
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-
-import h5py
 
 from a2v.datasets.record import read_index
 from a2v.errors import MediaError
 from a2v.io.audio import load_audio
 from a2v.io.video import probe_video, read_frames
-from a2v.stages.common import Outcomes, get_logger, progress
+from a2v.stages.common import Outcomes, atomic_h5, get_logger, progress
 
 
 def run(config: dict, index: str | Path, speaker: str, out_h5: str | Path, out_tsv: str | Path, log_file=None) -> Path:
@@ -29,34 +25,25 @@ def run(config: dict, index: str | Path, speaker: str, out_h5: str | Path, out_t
     pre = config["preprocess"]
     fps, sr = float(pre["fps"]), int(pre["sample_rate"])
     records = [r for r in read_index(index) if r.speaker == speaker]
-    out_h5 = Path(out_h5)
-    out_h5.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", prefix=f".{out_h5.stem}.", dir=out_h5.parent)
-    os.close(fd)
     outcomes = Outcomes()
-    try:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs.update(fps=fps, sample_rate=sr, speaker=speaker)
-            for rec in progress(records, f"extract {speaker}"):
-                try:
-                    info = probe_video(rec.video)
-                    frames = read_frames(rec.video, fps=fps)
-                    audio = load_audio(rec.video, sr, min_rms_dbfs=pre["min_audio_rms_dbfs"])
-                    video_s, audio_s = len(frames) / fps, len(audio) / sr
-                    if abs(video_s - audio_s) > pre["max_av_mismatch_s"]:
-                        raise MediaError(rec.video, f"audio lasts {audio_s:.3f} s but video {video_s:.3f} s")
-                except MediaError as exc:
-                    log.warning("skip %s/%s: %s", speaker, rec.clip_id, exc)
-                    outcomes.skipped(rec.clip_id, str(exc))
-                    continue
-                grp = h5.create_group(rec.clip_id)
-                grp.create_dataset("audio", data=audio, compression="gzip")
-                grp.attrs.update(n_frames=len(frames), fps=fps, source_fps=info.fps, source=rec.video)
-                outcomes.ok(rec.clip_id, n_frames=len(frames), audio_s=round(len(audio) / sr, 3), source_fps=info.fps)
-        os.replace(tmp, out_h5)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_h5(out_h5) as h5:
+        h5.attrs.update(fps=fps, sample_rate=sr, speaker=speaker)
+        for rec in progress(records, f"extract {speaker}"):
+            try:
+                info = probe_video(rec.video)
+                frames = read_frames(rec.video, fps=fps)
+                audio = load_audio(rec.video, sr, min_rms_dbfs=pre["min_audio_rms_dbfs"])
+                video_s, audio_s = len(frames) / fps, len(audio) / sr
+                if abs(video_s - audio_s) > pre["max_av_mismatch_s"]:
+                    raise MediaError(rec.video, f"audio lasts {audio_s:.3f} s but video {video_s:.3f} s")
+            except MediaError as exc:
+                log.warning("skip %s/%s: %s", speaker, rec.clip_id, exc)
+                outcomes.skipped(rec.clip_id, str(exc))
+                continue
+            grp = h5.create_group(rec.clip_id)
+            grp.create_dataset("audio", data=audio, compression="gzip")
+            grp.attrs.update(n_frames=len(frames), fps=fps, source_fps=info.fps, source=rec.video)
+            outcomes.ok(rec.clip_id, n_frames=len(frames), audio_s=round(len(audio) / sr, 3), source_fps=info.fps)
     outcomes.write(out_tsv)
     log.info("speaker %s: %d of %d clips extracted", speaker, outcomes.n_ok, len(records))
     return out_h5

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from a2v.device import resolve_device
-from a2v.features.shard import ShardReader
+from a2v.features.shard import open_shards
 from a2v.inference import load_bundle, synthesize
 from a2v.io.audio import load_audio
 from a2v.io.video import write_video
@@ -39,10 +39,7 @@ def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[st
     bundle = load_bundle(checkpoint, dev)
     out_dir = Path(out_dir)
     tests = read_split(split).query("split == 'test'")
-    readers = {}
-    for path in shards:
-        reader = ShardReader(path)
-        readers[(reader.attrs["dataset"], reader.attrs["speaker"])] = reader
+    readers = open_shards(shards)
     rows = []
     for row in progress(list(tests.itertuples(index=False)), "generate"):
         reader = readers[(row.dataset, row.speaker)]

@@ -37,3 +37,9 @@ def exp_shards(wildcards):
 
 def final_checkpoint(exp):
     return f"{RESULTS}/{exp}/phase{len(exp_phases(exp))}/checkpoint.pt"
+
+
+def previous_checkpoint(wildcards):
+    """[] for phase 1; else the previous phase's checkpoint (the phase starts from it)."""
+    k = int(wildcards.phase)
+    return [f"{RESULTS}/{wildcards.exp}/phase{k - 1}/checkpoint.pt"] if k > 1 else []

@@ -17,10 +17,11 @@ rule generate_test:
     resources:
         gpu=1,
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
     shell:
-        "{A2V} generate-test {params.args} --checkpoint {input.checkpoint} --split {input.split}"
+        "{params.a2v} generate-test {params.args} --checkpoint {input.checkpoint} --split {input.split}"
         " --shards {input.shards} --out-dir {params.out_dir} 2> {log}"
 
 
@@ -40,9 +41,10 @@ rule evaluate:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}",
         videos=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
     shell:
-        "{A2V} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
+        "{params.a2v} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
         " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir} 2> {log}"

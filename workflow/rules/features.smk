@@ -17,8 +17,9 @@ rule features:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
     shell:
-        "{A2V} features {params.args} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
+        "{params.a2v} features {params.args} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
         " --index {input.index} --extracted {input.extracted} --aligned {input.aligned}"
         " --out {output.shard} --summary {output.summary} 2> {log}"

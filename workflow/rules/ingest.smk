@@ -11,6 +11,7 @@ rule ingest:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
     shell:
-        "{A2V} ingest {params.args} --dataset {wildcards.dataset} --out {output.index} 2> {log}"
+        "{params.a2v} ingest {params.args} --dataset {wildcards.dataset} --out {output.index} 2> {log}"

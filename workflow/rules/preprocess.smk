@@ -15,9 +15,10 @@ rule extract:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
     shell:
-        "{A2V} extract {params.args} --index {input.index} --speaker {wildcards.speaker}"
+        "{params.a2v} extract {params.args} --index {input.index} --speaker {wildcards.speaker}"
         " --out {output.h5} --summary {output.summary} 2> {log}"
 
 
@@ -34,7 +35,8 @@ rule align:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
     shell:
-        "{A2V} align {params.args} --extracted {input.h5} --speaker {wildcards.speaker}"
+        "{params.a2v} align {params.args} --extracted {input.h5} --speaker {wildcards.speaker}"
         " --out {output.h5} --summary {output.summary} 2> {log}"

@@ -13,7 +13,8 @@ rule select:
     conda:
         "../envs/preprocess.yaml"
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
     shell:
-        "{A2V} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
+        "{params.a2v} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
         " --out {output.split} 2> {log}"

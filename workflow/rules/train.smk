@@ -2,11 +2,6 @@
 # Runs on the CPU when no GPU is present. Resumes from its last.pt after a kill.
 
 
-def previous_checkpoint(wildcards):
-    k = int(wildcards.phase)
-    return [f"{RESULTS}/{wildcards.exp}/phase{k - 1}/checkpoint.pt"] if k > 1 else []
-
-
 rule train:
     input:
         split=rules.select.output.split,
@@ -26,10 +21,11 @@ rule train:
         mem_mb=16000,
         runtime=24 * 60,
     params:
+        a2v=A2V,
         args=CONFIG_ARGS,
         init=lambda wildcards, input: f"--init {input.init[0]}" if input.init else "",
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}/phase{wildcards.phase}",
     shell:
-        "{A2V} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
+        "{params.a2v} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
         " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} {params.init}"
         " 2> {log}"

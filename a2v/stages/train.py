@@ -1,0 +1,40 @@
+"""Stage 6, train: one curriculum phase of an experiment on the split's training clips.
+
+The checkpoint stores the experiment's model/training/phases settings and the ``preprocess``
+section (audio feature parameters, fps, crop size), so that ``a2v generate`` computes features
+for new audio exactly as the training shards did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from a2v.config import experiment
+from a2v.device import resolve_device
+from a2v.stages.common import get_logger
+from a2v.stages.select import read_split
+from a2v.training.loop import train_phase
+
+
+def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list[str | Path], out_dir: str | Path,
+        init: str | Path | None = None, device: str = "auto", log_file=None) -> Path:
+    """Train phase ``phase`` (1-based) of ``exp_name``. Returns the phase's ``checkpoint.pt``.
+
+    Raises:
+        ValueError: phase out of range or no training clip in the split.
+    """
+    log = get_logger("train", log_file)
+    exp = experiment(config, exp_name)
+    dev = resolve_device(device)
+    train = read_split(split).query("split == 'train'")
+    if train.empty:
+        raise ValueError(f"{split}: no training clip")
+    clips = [(row.speaker, row.clip_id) for row in train.itertuples(index=False)]
+    train_config = {
+        "model": exp["model"], "training": exp["training"], "phases": exp["phases"],
+        "preprocess": {k: config["preprocess"][k] for k in ("fps", "sample_rate", "crop_size", "audio")},
+        "experiment": exp_name, "dataset": exp["dataset"],
+    }
+    log.info("experiment %s phase %d/%d (%s) on %s: %d training clips", exp_name, phase, len(exp["phases"]),
+             exp["phases"][phase - 1]["name"], dev, len(clips))
+    return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log)
