@@ -96,7 +96,26 @@ def load_config(paths: list[str | Path]) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         merged = deep_merge(merged, data)
-    return validate(merged, " + ".join(map(str, paths)))
+    source = " + ".join(map(str, paths))
+    config = validate(merged, source)
+    for name in config["experiments"]:
+        check_experiment(config, name, source)
+    return config
+
+
+def check_experiment(config: dict, name: str, source: str = "config") -> None:
+    """Parse an experiment's model/training/phases the way training will, before any job runs.
+
+    Raises:
+        ConfigError: naming the experiment and the offending key.
+    """
+    from a2v.training.config import parse_config
+
+    exp = experiment(config, name)
+    try:
+        parse_config({"model": exp["model"], "training": exp["training"], "phases": exp["phases"]})
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: experiment {name!r}: {exc}") from exc
 
 
 def experiment(config: dict, name: str) -> dict:

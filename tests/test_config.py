@@ -47,3 +47,10 @@ def test_unknown_experiment(repo):
 
 def test_deep_merge():
     assert deep_merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
+
+
+def test_bad_model_key_caught_at_load(repo, tmp_path):
+    bad = tmp_path / "model.yaml"
+    bad.write_text("experiments: {man_grid: {model: {n_res_blockz: 3}}}\n")
+    with pytest.raises(ConfigError, match="experiment 'man_grid'.*n_res_blockz"):
+        load_config([repo / "config/config.yaml", bad])

@@ -1,0 +1,163 @@
+"""Speed and memory of one MAN training step (generator + predictor + discriminator), on real GRID frames.
+
+Builds a temporary schema-1 feature shard from clips of ``resources/grid_sample/s1`` (face region
+rows 40:232, cols 84:276 resized to ``--size``; Farnebäck flow; audio features from
+:mod:`a2v.audio.features`), draws batches with the training :class:`FrameDataset`, and times
+:class:`a2v.training.loop.TrainStep` with every loss on (adv, l1_lower, fm, cam, flow_mse),
+the discriminator on and predicted motion — the costliest phase.
+
+Prints G+D steps per second, seconds per step, peak memory (CPU: max RSS of this process from
+``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``) and parameter counts.
+
+Usage::
+
+    python benchmarks/train_step.py --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
+
+Presets: ``paper`` = :class:`ManConfig` defaults (base 64, max 512, γ/β hidden 128/64; D base 64,
+3 scales); ``cpu`` = the small configuration for CPU runs (base 16, max 128, hidden 32/32,
+MFCC encoder 64; predictor base 16; D base 32, 3 scales).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT / "resources" / "grid_sample" / "s1"
+
+PRESETS = {
+    "paper": {"model": {}},
+    "cpu": {
+        "model": {
+            "base_channels": 16,
+            "max_channels": 128,
+            "video_hidden": 32,
+            "audio_hidden": 32,
+            "audio_channels": 64,
+            "predictor": {"base_channels": 16},
+            "discriminator": {"base_channels": 32},
+        }
+    },
+}
+
+
+def _clip_arrays(name: str, size: int) -> dict[str, np.ndarray]:
+    from a2v.audio.features import audio_features
+    from a2v.io.audio import load_audio
+    from a2v.io.video import read_frames
+
+    path = GRID / f"{name}.mpg"
+    interp = cv2.INTER_AREA if size <= 192 else cv2.INTER_CUBIC
+    crops = np.stack([cv2.resize(f[40:232, 84:276], (size, size), interpolation=interp) for f in read_frames(path)])
+    n = len(crops)
+    feats = audio_features(load_audio(path), n)
+    gray = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
+    flow = np.zeros((n, 2, size, size), np.float16)
+    for t in range(1, n):
+        flow[t] = cv2.calcOpticalFlowFarneback(gray[t - 1], gray[t], None, 0.5, 3, 15, 3, 5, 1.2, 0).transpose(2, 0, 1)
+    return {
+        "frames": crops,
+        "flow": flow,
+        "heatmaps": np.zeros((n, 15, 96, 96), np.float16),
+        **{k: feats[k] for k in ("mfcc", "mel", "f0", "f0_bin", "energy", "energy_bin")},
+    }
+
+
+def _write_shard(path: Path, size: int, clips: list[str]) -> Path:
+    with h5py.File(path, "w") as f:
+        f.attrs.update(schema_version=1, fps=25, sample_rate=16000, crop_size=size)
+        for name in clips:
+            g = f.create_group(f"clips/{name}")
+            for k, v in _clip_arrays(name, size).items():
+                g.create_dataset(k, data=v)
+    return path
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps (after --warmup)")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="paper")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--clips", default="bgbn8n,lgbgzp")
+    args = ap.parse_args(argv)
+
+    from a2v.models.man import count_parameters
+    from a2v.training.config import parse_config
+    from a2v.training.checkpoint import build_models
+    from a2v.training.data import FrameDataset, StepBatchSampler, fit_normalizer
+    from a2v.training.loop import TrainStep
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    preset = PRESETS[args.preset]
+    config = {
+        "model": {**preset["model"], "image_size": args.size},
+        "training": {"batch_size": args.batch},
+        "phases": [{"name": "bench", "steps": args.warmup + args.steps, "motion_source": "predicted"}],
+    }
+    parsed = parse_config(config)
+    torch.manual_seed(0)
+    models = build_models(parsed.model, parsed.predictor, parsed.discriminator)
+    G, P, D = (m.to(device) for m in (models.generator, models.predictor, models.discriminator))
+    if device.type == "cuda":
+        G, P, D = (m.to(memory_format=torch.channels_last) for m in (G, P, D))
+    tcfg = parsed.training
+    opt_g = torch.optim.Adam(list(G.parameters()) + list(P.parameters()), lr=tcfg.lr, betas=tcfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=tcfg.lr, betas=tcfg.betas)
+    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        shard = _write_shard(Path(tmp) / "s1.h5", args.size, args.clips.split(","))
+        clips = [(str(shard), c) for c in args.clips.split(",")]
+        dataset = FrameDataset(clips, fit_normalizer(clips), args.size, "flow", "random", cache=True)
+        print(f"data: {len(dataset)} real frames at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
+        batches = list(loader)
+
+    for b in batches[: args.warmup]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    t = time.perf_counter()
+    for b in batches[args.warmup :]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    dt = time.perf_counter() - t
+    n_g, n_d, n_p = (count_parameters(m) for m in (G, D, P))
+    print(
+        f"preset={args.preset} size={args.size} batch={args.batch} device={device} threads={torch.get_num_threads()} "
+        f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, "
+        f"{args.batch * args.steps / dt:.1f} frames/s); peak memory {_peak_memory_mb(device):.0f} MiB "
+        f"({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "
+        f"params G {n_g / 1e6:.2f} M, D {n_d / 1e6:.2f} M, predictor {n_p / 1e6:.2f} M"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Shapes, dtypes and wiring of the MAN models and losses, on real GRID frames and audio features.
+
+Inputs come from the embedded GRID sample (``resources/grid_sample/s1``): face crops of decoded
+frames, Farnebäck flow between consecutive crops, librosa MFCC / mel of frame-centred windows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from a2v.io.audio import load_audio
+from a2v.io.video import read_frames
+from a2v.losses import (
+    LOSS_KEYS,
+    DiscriminatorLoss,
+    GeneratorLoss,
+    d_adversarial,
+    feature_matching,
+    g_adversarial,
+    lower_half_l1,
+)
+from a2v.models import (
+    AudioAffine1D,
+    CAMLayer,
+    DiscriminatorConfig,
+    FlowPredictor,
+    KeypointPredictor,
+    MANBlock,
+    MANResBlock,
+    ManConfig,
+    ManGenerator,
+    MultiScalePatchGAN,
+    PredictorConfig,
+    VideoAffine2D,
+    build_predictor,
+    count_parameters,
+)
+
+GRID = Path(__file__).resolve().parents[1] / "resources" / "grid_sample" / "s1"
+SR, FPS = 16000, 25
+B = 2
+
+
+def _features(audio: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Frame-centred MFCC windows (20×13), 256-band log-mel, rough energy/pitch bins."""
+    stride = SR // FPS
+    centres = np.round((np.arange(n) + 0.5) * stride).astype(int)
+    pad = 4000
+    y = np.pad(audio, (pad, pad))
+
+    def windows(length: int) -> np.ndarray:
+        return y[(centres - length // 2 + pad)[:, None] + np.arange(length)[None]]
+
+    mfcc = librosa.feature.mfcc(y=windows(19 * 160 + 400), sr=SR, n_mfcc=13, n_fft=400, hop_length=160, n_mels=40, center=False)
+    w = windows(3200)
+    spec = np.abs(np.fft.rfft(w * np.hanning(3200)[None], n=4096)) ** 2
+    mel = librosa.power_to_db(spec @ librosa.filters.mel(sr=SR, n_fft=4096, n_mels=256).T, ref=1.0, amin=1e-10, top_db=None)
+    rms = np.sqrt((w**2).mean(1))
+    energy_bin = np.clip(np.round((np.log(np.maximum(rms, 1e-6)) + 10) / 10 * 255), 0, 255).astype(np.int64)
+    f0_bin = np.where(rms > 0.2 * rms.max(), 128, 0).astype(np.int64)
+    return {"mfcc": mfcc.transpose(0, 2, 1).astype(np.float32), "mel": mel.astype(np.float32), "f0_bin": f0_bin, "energy_bin": energy_bin}
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """One real clip: 192×192 face crops (uint8), raw audio features, per frame."""
+    path = GRID / "bgbn8n.mpg"
+    frames = read_frames(path)[:, 40:232, 84:276]
+    feats = _features(load_audio(path), len(frames))
+    return frames, feats
+
+
+def _batch(clip, size: int, t0: int = 30) -> dict[str, torch.Tensor]:
+    """A batch of B consecutive real frames at ``size``² with flow, standardised audio features."""
+    frames, feats = clip
+    crops = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames[t0 - 6 : t0 + B]])
+    gray = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
+    flow = np.stack([cv2.calcOpticalFlowFarneback(gray[i - 1], gray[i], None, 0.5, 3, 15, 3, 5, 1.2, 0).transpose(2, 0, 1) for i in range(6, 6 + B)])
+    img = torch.from_numpy(crops).float().div(127.5).sub(1).permute(0, 3, 1, 2)
+    prev = torch.stack([img[i + 1 : i + 6].reshape(15, size, size) for i in range(B)])
+    sl = slice(t0, t0 + B)
+    mfcc = feats["mfcc"][sl]
+    mel = feats["mel"][sl]
+    return {
+        "reference": img[:1].expand(B, -1, -1, -1).contiguous(),
+        "target": img[6:],
+        "prev_frames": prev,
+        "flow": torch.from_numpy(flow),
+        "mfcc": torch.from_numpy((mfcc - mfcc.mean()) / mfcc.std()),
+        "mel": torch.from_numpy((mel - mel.mean()) / mel.std()),
+        "f0_bin": torch.from_numpy(feats["f0_bin"][sl]),
+        "energy_bin": torch.from_numpy(feats["energy_bin"][sl]),
+    }
+
+
+def _small(size: int, **kw) -> ManConfig:
+    return ManConfig(image_size=size, base_channels=8, max_channels=32, video_hidden=8, audio_hidden=8, audio_channels=16, **kw)
+
+
+# ---------------------------------------------------------------------------------------- blocks
+@pytest.mark.parametrize("variant", ["conv2d", "conv2d_eca"])
+def test_video_affine_resizes_condition(clip, variant):
+    x = _batch(clip, 64)
+    net = VideoAffine2D(3, 12, hidden=8, variant=variant)
+    gamma, beta = net(x["reference"], (16, 16))
+    assert gamma.shape == beta.shape == (B, 12, 16, 16)
+    assert gamma.dtype == torch.float32
+
+
+def test_video_affine_rejects_unknown_variant():
+    with pytest.raises(ValueError, match="conv2d, conv2d_eca"):
+        VideoAffine2D(3, 8, variant="partial_conv2d")
+
+
+@pytest.mark.parametrize("variant", ["conv1d", "lstm"])
+def test_audio_affine_shapes(clip, variant):
+    x = _batch(clip, 64)
+    net = AudioAffine1D(256, 24, hidden=8, variant=variant)
+    gamma, beta = net(x["mel"])
+    assert gamma.shape == beta.shape == (B, 24, 1, 1)
+    with pytest.raises(ValueError):
+        net(x["mel"][:, :100])
+
+
+def _cond(x: dict, cfg: ManConfig) -> dict:
+    return {
+        "image": x["reference"],
+        "flow": x["flow"],
+        "mel": x["mel"],
+        "pitch": torch.nn.functional.one_hot(x["f0_bin"], 256).float(),
+        "energy": torch.nn.functional.one_hot(x["energy_bin"], 256).float(),
+    }
+
+
+def test_man_block_rho_sums_to_one_and_gets_gradients(clip):
+    x = _batch(clip, 64)
+    cfg = _small(64)
+    block = MANBlock(12, cfg.modalities(), video_hidden=8, audio_hidden=8)
+    feat = torch.nn.functional.interpolate(x["target"], size=(16, 16), mode="area").repeat(1, 4, 1, 1)
+    y = block(feat, _cond(x, cfg))
+    assert y.shape == feat.shape
+    rho = block.rho()
+    assert rho.shape == (5,)
+    assert torch.allclose(rho.sum(), torch.tensor(1.0))
+    (y**2).mean().backward()
+    grad = block.rho_logits.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_man_block_needs_each_modality(clip):
+    x = _batch(clip, 64)
+    cfg = _small(64)
+    block = MANBlock(4, cfg.modalities(), video_hidden=8, audio_hidden=8)
+    cond = _cond(x, cfg)
+    del cond["pitch"]
+    with pytest.raises(ValueError, match="pitch"):
+        block(torch.zeros(B, 4, 8, 8), cond)
+
+
+def test_man_resblock_and_cam(clip):
+    x = _batch(clip, 64)
+    cfg = _small(64)
+    feat = torch.nn.functional.interpolate(x["target"], size=(8, 8), mode="area").repeat(1, 2, 1, 1)  # (B, 6, 8, 8)
+    block = MANResBlock(6, 10, cfg.modalities(), video_hidden=8, audio_hidden=8)
+    assert block.learned_shortcut
+    y = block(feat, _cond(x, cfg))
+    assert y.shape == (B, 10, 8, 8)
+    assert not MANResBlock(6, 6, cfg.modalities(), video_hidden=8, audio_hidden=8).learned_shortcut
+    features, logits = CAMLayer(10)(y)
+    assert features.shape == y.shape and logits.shape == (B, 2)
+    assert (features >= 0).all()  # ReLU output
+
+
+# ------------------------------------------------------------------------------------- generator
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("motion", ["flow", "keypoints"])
+def test_generator_shapes(clip, size, motion):
+    x = _batch(clip, size)
+    cfg = _small(size, motion=motion, video_branch="conv2d", audio_branch="conv1d")
+    gen = ManGenerator(cfg)
+    pred = build_predictor(cfg, PredictorConfig(base_channels=8, depth=3))
+    motion_in = pred(x["prev_frames"], x["mel"])
+    if motion == "flow":
+        assert isinstance(pred, FlowPredictor) and motion_in.shape == (B, 2, size, size)
+    else:
+        assert isinstance(pred, KeypointPredictor) and motion_in.shape == (B, 15, 96, 96)
+        assert motion_in.min() >= 0 and motion_in.max() <= 1
+    out = gen(x["reference"], motion_in, x["mfcc"], x["mel"], x["f0_bin"], x["energy_bin"])
+    assert out["frame"].shape == (B, 3, size, size) and out["frame"].dtype == torch.float32
+    assert out["frame"].abs().max() <= 1.0
+    assert out["cam_logits"].shape == (B, 2)
+    assert gen.rho().shape == (5,)
+    assert len(gen.blocks) == 8 and cfg.block_levels()[-1] == cfg.n_levels - 1
+
+
+def test_generator_default_branches_and_ablation(clip):
+    x = _batch(clip, 64)
+    cfg = _small(64, use_motion=False, use_pitch=False, use_energy=False)  # Table 3 "BM + mel" without OFP
+    assert cfg.video_branch == "conv2d_eca" and cfg.audio_branch == "lstm"
+    gen = ManGenerator(cfg)
+    assert gen.modality_names == ["image", "mel"]
+    out = gen(x["reference"], None, x["mfcc"], x["mel"], None, None)
+    assert out["frame"].shape == (B, 3, 64, 64)
+    base = ManGenerator(_small(64, use_motion=False, use_mel=False, use_pitch=False, use_energy=False))
+    assert base.modality_names == ["image"] and torch.allclose(base.rho(), torch.ones(1))
+
+
+def test_generator_rejects_bad_inputs(clip):
+    x = _batch(clip, 64)
+    gen = ManGenerator(_small(64))
+    with pytest.raises(ValueError, match="motion"):
+        gen(x["reference"], None, x["mfcc"], x["mel"], x["f0_bin"], x["energy_bin"])
+    with pytest.raises(ValueError, match="mfcc"):
+        gen(x["reference"], x["flow"], x["mfcc"][:, :10], x["mel"], x["f0_bin"], x["energy_bin"])
+
+
+def test_config_validation_and_schedule():
+    cfg = ManConfig(image_size=256)
+    assert cfg.n_levels == 7 and cfg.block_levels() == [0, 0, 1, 2, 3, 4, 5, 6]
+    assert cfg.level_channels() == [512, 512, 512, 512, 256, 128, 64]
+    assert ManConfig(image_size=64).block_levels() == [0, 0, 1, 1, 2, 3, 3, 4]
+    assert ManConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="partial_conv2d"):
+        ManConfig(video_branch="partial_conv2d")
+    with pytest.raises(ValueError):
+        ManConfig(image_size=96)
+    with pytest.raises(ValueError, match="unknown model keys"):
+        ManConfig.from_dict({"image_sise": 64})
+
+
+def test_flow_predictor_outputs_pixels(clip):
+    x = _batch(clip, 64)
+    pred = FlowPredictor(64, base_channels=8, depth=3, flow_scale=4.0)
+    with torch.no_grad():
+        out = pred(x["prev_frames"], x["mel"])
+        pred.flow_scale = 1.0
+        out1 = pred(x["prev_frames"], x["mel"])
+    assert torch.allclose(out, 4.0 * out1, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------- discriminator
+@pytest.mark.parametrize("size", [64, 128])
+def test_discriminator_shapes(clip, size):
+    x = _batch(clip, size)
+    disc = MultiScalePatchGAN.from_config(DiscriminatorConfig(n_scales=3, base_channels=8, n_layers=3, max_channels=32))
+    outs = disc(x["target"], x["reference"])
+    assert len(outs) == 3
+    sides = []
+    for o in outs:
+        assert len(o["features"]) == 4
+        assert o["logits"].shape[:2] == (B, 1) and o["cam_logits"].shape == (B, 2)
+        sides.append(o["logits"].shape[-1])
+    assert sides[0] > sides[1] > sides[2]
+    with pytest.raises(ValueError):
+        disc(x["target"], x["reference"][:, :, :32])
+
+
+def test_parameter_counts_scale_with_config():
+    small, paper = ManGenerator(_small(64)), ManGenerator(ManConfig(image_size=64, base_channels=16, max_channels=64))
+    assert 0 < count_parameters(small) < count_parameters(paper)
+
+
+# ---------------------------------------------------------------------------------------- losses
+def test_adversarial_known_values():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    # hinge D: relu(1-2)=0, relu(1-0.5)=0.5 → 0.25; relu(1-2)=0, relu(1.5)=1.5 → 0.75
+    assert torch.isclose(d_adversarial(real, fake, "hinge"), torch.tensor(1.0))
+    assert torch.isclose(g_adversarial(fake, "hinge"), torch.tensor(0.75))
+    assert torch.isclose(d_adversarial(real, fake, "lsgan"), torch.tensor((1 + 0.25) / 2 + (4 + 0.25) / 2))
+    bce = torch.nn.functional.softplus
+    expected = (bce(-real).mean() + bce(fake).mean())
+    assert torch.isclose(d_adversarial(real, fake, "original"), expected)
+    assert torch.isclose(d_adversarial([real, real], [fake, fake], "bce"), 2 * expected)
+    with pytest.raises(ValueError, match="hinge"):
+        g_adversarial(fake, "wgan")
+
+
+def test_lower_half_l1_ignores_upper_half(clip):
+    x = _batch(clip, 64)
+    real = x["target"]
+    fake = real.clone()
+    fake[..., :32, :] = -1.0  # change only the upper half
+    assert lower_half_l1(fake, real) == 0
+    fake[..., 32:, :] += 0.5
+    assert torch.isclose(lower_half_l1(fake, real), torch.tensor(0.5))
+
+
+def test_zero_weight_skips_terms(clip):
+    x = _batch(clip, 64)
+    real, fake = x["target"], x["reference"]
+    # adv/fm/cam weigh 0: no discriminator output is needed, and they are not in the dict
+    loss = GeneratorLoss({"adv": 0, "fm": 0, "cam": 0, "l1_lower": 10.0, "flow_mse": 0})
+    terms = loss(fake, real)
+    assert set(terms) == {"l1_lower", "total"}
+    assert torch.isclose(terms["total"], 10 * terms["l1_lower"])
+    with pytest.raises(ValueError, match="adv"):
+        GeneratorLoss({"adv": 1.0})(fake, real)
+    disc = MultiScalePatchGAN(n_scales=2, base_channels=8, n_layers=2, max_channels=16)
+    d_real, d_fake = disc(real, x["reference"]), disc(fake, x["reference"])
+    full = GeneratorLoss({k: 1.0 for k in ("adv", "fm", "cam", "l1_lower")})(fake, real, d_fake, d_real)
+    assert set(full) == {"adv", "fm", "cam", "l1_lower", "total"}
+    assert torch.isclose(full["total"], sum(full[k] for k in ("adv", "fm", "cam", "l1_lower")))
+    assert set(DiscriminatorLoss({"adv": 1.0, "cam": 0.0})(d_real, d_fake)) == {"adv", "total"}
+    assert torch.isclose(feature_matching(d_real, d_real), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="perceptual"):
+        GeneratorLoss({"perceptual": 1.0})
+    assert "perceptual" not in LOSS_KEYS
