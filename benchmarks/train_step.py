@@ -1,8 +1,7 @@
 """Speed and memory of one MAN training step (generator + predictor + discriminator), on real GRID frames.
 
-Builds a temporary schema-1 feature shard from clips of ``resources/grid_sample/s1`` (face region
-rows 40:232, cols 84:276 resized to ``--size``; Farnebäck flow; audio features from
-:mod:`a2v.audio.features`), draws batches with the training :class:`FrameDataset`, and times
+Builds a temporary feature shard of clips of ``resources/grid_sample/s1`` with the pipeline's own
+stages (aligned crops of ``--size`` pixels, :func:`a2v.stages.preprocess.build_shards`), draws batches with the training :class:`FrameDataset`, and times
 :class:`a2v.training.loop.TrainStep` with every loss on (adv, l1_lower, fm, cam, flow_mse),
 the discriminator on and predicted motion — the costliest phase.
 
@@ -27,14 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import h5py
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ROOT / "resources" / "grid_sample" / "s1"
+GRID = ROOT / "resources" / "grid_sample"
 
 PRESETS = {
     "paper": {"model": {}},
@@ -52,36 +48,28 @@ PRESETS = {
 }
 
 
-def _clip_arrays(name: str, size: int) -> dict[str, np.ndarray]:
-    from a2v.audio.features import audio_features
-    from a2v.io.audio import load_audio
-    from a2v.io.video import read_frames
+def _build_shard(out: Path, size: int, clips: list[str]) -> Path:
+    """A real shard of the given s1 clips at ``size``², made by the pipeline's own stages."""
+    import shutil
 
-    path = GRID / f"{name}.mpg"
-    interp = cv2.INTER_AREA if size <= 192 else cv2.INTER_CUBIC
-    crops = np.stack([cv2.resize(f[40:232, 84:276], (size, size), interpolation=interp) for f in read_frames(path)])
-    n = len(crops)
-    feats = audio_features(load_audio(path), n)
-    gray = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
-    flow = np.zeros((n, 2, size, size), np.float16)
-    for t in range(1, n):
-        flow[t] = cv2.calcOpticalFlowFarneback(gray[t - 1], gray[t], None, 0.5, 3, 15, 3, 5, 1.2, 0).transpose(2, 0, 1)
-    return {
-        "frames": crops,
-        "flow": flow,
-        "heatmaps": np.zeros((n, 15, 96, 96), np.float16),
-        **{k: feats[k] for k in ("mfcc", "mel", "f0", "f0_bin", "energy", "energy_bin")},
-    }
+    import yaml
 
+    from a2v.config import load_config
+    from a2v.stages.preprocess import build_shards
 
-def _write_shard(path: Path, size: int, clips: list[str]) -> Path:
-    with h5py.File(path, "w") as f:
-        f.attrs.update(schema_version=1, fps=25, sample_rate=16000, crop_size=size)
-        for name in clips:
-            g = f.create_group(f"clips/{name}")
-            for k, v in _clip_arrays(name, size).items():
-                g.create_dataset(k, data=v)
-    return path
+    corpus = out / "corpus"
+    for sub in ("s1", "alignments/s1"):
+        (corpus / sub).mkdir(parents=True)
+    for name in clips:
+        shutil.copy(GRID / "s1" / f"{name}.mpg", corpus / "s1")
+        shutil.copy(GRID / "alignments" / "s1" / f"{name}.align", corpus / "alignments" / "s1")
+    override = out / "bench.yaml"
+    override.write_text(yaml.safe_dump({
+        "results_dir": str(out), "resources_dir": str(out / "resources"),
+        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}},
+        "preprocess": {"crop_size": size, "min_frames": 25},
+    }))
+    return build_shards(load_config([ROOT / "config" / "config.yaml", override]), "grid", out)["s1"]
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -130,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        shard = _write_shard(Path(tmp) / "s1.h5", args.size, args.clips.split(","))
+        shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
         clips = [(str(shard), c) for c in args.clips.split(",")]
         dataset = FrameDataset(clips, fit_normalizer(clips), args.size, "flow", "random", cache=True)
         print(f"data: {len(dataset)} real frames at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)

@@ -27,3 +27,46 @@ def grid_sample() -> Path:
 def s1_clip() -> Path:
     """A real GRID clip of speaker s1 ("bin green by n eight now")."""
     return GRID_SAMPLE / "s1" / "bgbn8n.mpg"
+
+
+def make_corpus(root: Path, clips: dict[str, list[str]]) -> Path:
+    """A GRID-layout folder holding copies of the given embedded clips ``{speaker: [clip ids]}``."""
+    import shutil
+
+    for speaker, ids in clips.items():
+        (root / speaker).mkdir(parents=True, exist_ok=True)
+        (root / "alignments" / speaker).mkdir(parents=True, exist_ok=True)
+        for clip in ids:
+            shutil.copy(GRID_SAMPLE / speaker / f"{clip}.mpg", root / speaker)
+            align = GRID_SAMPLE / "alignments" / speaker / f"{clip}.align"
+            if align.exists():
+                shutil.copy(align, root / "alignments" / speaker)
+    return root
+
+
+def demo_config(corpus: Path, out: Path, crop_size: int, **preprocess) -> dict:
+    """The real config with GRID pointed at ``corpus``, outputs under ``out``, crops of ``crop_size``."""
+    import yaml
+
+    from a2v.config import load_config
+
+    override = out / "override.yaml"
+    override.write_text(yaml.safe_dump({
+        "results_dir": str(out), "resources_dir": str(out / "resources"),
+        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}},
+        "preprocess": {"crop_size": crop_size, "min_frames": 25, **preprocess},
+    }))
+    return load_config([REPO / "config" / "config.yaml", override])
+
+
+SHARD_CLIPS = ("bgbn8n", "lgbgzp")
+
+
+@pytest.fixture(scope="session")
+def s1_shard(tmp_path_factory) -> Path:
+    """A real feature shard of two s1 clips at 64×64, made by the pipeline's own stages."""
+    from a2v.stages.preprocess import build_shards
+
+    corpus = make_corpus(tmp_path_factory.mktemp("corpus"), {"s1": list(SHARD_CLIPS)})
+    out = tmp_path_factory.mktemp("results")
+    return build_shards(demo_config(corpus, out, 64), "grid", out)["s1"]

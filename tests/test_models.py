@@ -1,7 +1,8 @@
 """Shapes, dtypes and wiring of the MAN models and losses, on real GRID frames and audio features.
 
-Inputs come from the embedded GRID sample (``resources/grid_sample/s1``): face crops of decoded
-frames, Farnebäck flow between consecutive crops, librosa MFCC / mel of frame-centred windows.
+Inputs come from the pipeline's own shard of two real s1 clips (fixture ``s1_shard``): aligned
+crops resized to the test size, Farnebäck flow between them (:mod:`a2v.features.flow`), and the
+shard's MFCC / mel / F0 / energy features.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import librosa
 import numpy as np
 import pytest
 import torch
 
-from a2v.io.audio import load_audio
-from a2v.io.video import read_frames
+from a2v.features.flow import farneback_flow
+from a2v.features.shard import ShardReader
 from a2v.losses import (
     LOSS_KEYS,
     DiscriminatorLoss,
@@ -42,37 +42,16 @@ from a2v.models import (
     count_parameters,
 )
 
-GRID = Path(__file__).resolve().parents[1] / "resources" / "grid_sample" / "s1"
-SR, FPS = 16000, 25
 B = 2
 
 
-def _features(audio: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    """Frame-centred MFCC windows (20×13), 256-band log-mel, rough energy/pitch bins."""
-    stride = SR // FPS
-    centres = np.round((np.arange(n) + 0.5) * stride).astype(int)
-    pad = 4000
-    y = np.pad(audio, (pad, pad))
-
-    def windows(length: int) -> np.ndarray:
-        return y[(centres - length // 2 + pad)[:, None] + np.arange(length)[None]]
-
-    mfcc = librosa.feature.mfcc(y=windows(19 * 160 + 400), sr=SR, n_mfcc=13, n_fft=400, hop_length=160, n_mels=40, center=False)
-    w = windows(3200)
-    spec = np.abs(np.fft.rfft(w * np.hanning(3200)[None], n=4096)) ** 2
-    mel = librosa.power_to_db(spec @ librosa.filters.mel(sr=SR, n_fft=4096, n_mels=256).T, ref=1.0, amin=1e-10, top_db=None)
-    rms = np.sqrt((w**2).mean(1))
-    energy_bin = np.clip(np.round((np.log(np.maximum(rms, 1e-6)) + 10) / 10 * 255), 0, 255).astype(np.int64)
-    f0_bin = np.where(rms > 0.2 * rms.max(), 128, 0).astype(np.int64)
-    return {"mfcc": mfcc.transpose(0, 2, 1).astype(np.float32), "mel": mel.astype(np.float32), "f0_bin": f0_bin, "energy_bin": energy_bin}
-
-
 @pytest.fixture(scope="module")
-def clip():
-    """One real clip: 192×192 face crops (uint8), raw audio features, per frame."""
-    path = GRID / "bgbn8n.mpg"
-    frames = read_frames(path)[:, 40:232, 84:276]
-    feats = _features(load_audio(path), len(frames))
+def clip(s1_shard):
+    """One real clip from the pipeline's shard: 64×64 aligned crops (uint8) and raw audio features."""
+    with ShardReader(s1_shard) as shard:
+        clip_id = shard.clip_ids[0]
+        frames = shard.read(clip_id, "frames")
+        feats = {k: shard.read(clip_id, k) for k in ("mfcc", "mel", "f0_bin", "energy_bin")}
     return frames, feats
 
 
@@ -80,8 +59,7 @@ def _batch(clip, size: int, t0: int = 30) -> dict[str, torch.Tensor]:
     """A batch of B consecutive real frames at ``size``² with flow, standardised audio features."""
     frames, feats = clip
     crops = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames[t0 - 6 : t0 + B]])
-    gray = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
-    flow = np.stack([cv2.calcOpticalFlowFarneback(gray[i - 1], gray[i], None, 0.5, 3, 15, 3, 5, 1.2, 0).transpose(2, 0, 1) for i in range(6, 6 + B)])
+    flow = farneback_flow(crops)[6:].astype(np.float32)
     img = torch.from_numpy(crops).float().div(127.5).sub(1).permute(0, 3, 1, 2)
     prev = torch.stack([img[i + 1 : i + 6].reshape(15, size, size) for i in range(B)])
     sl = slice(t0, t0 + B)
@@ -94,8 +72,8 @@ def _batch(clip, size: int, t0: int = 30) -> dict[str, torch.Tensor]:
         "flow": torch.from_numpy(flow),
         "mfcc": torch.from_numpy((mfcc - mfcc.mean()) / mfcc.std()),
         "mel": torch.from_numpy((mel - mel.mean()) / mel.std()),
-        "f0_bin": torch.from_numpy(feats["f0_bin"][sl]),
-        "energy_bin": torch.from_numpy(feats["energy_bin"][sl]),
+        "f0_bin": torch.from_numpy(feats["f0_bin"][sl].astype(np.int64)),
+        "energy_bin": torch.from_numpy(feats["energy_bin"][sl].astype(np.int64)),
     }
 
 

@@ -1,10 +1,8 @@
 """MAN training on a tiny shard made from real GRID clips: data contract, overfitting, resume after a
 kill, phase chaining, inference.
 
-The fixture writes a schema-1 HDF5 shard from ``resources/grid_sample/s1``: 64×64 face crops of the
-decoded frames, Farnebäck flow between consecutive crops, librosa MFCC windows and 256-band mel of
-frame-centred windows, rough pitch (YIN) and energy (RMS) bins. Heatmaps, landmarks, pose and EAR
-are zeros (only their shapes matter here).
+The shard is made by the pipeline's own ingest/extract/align/features stages from two real s1 clips
+of ``resources/grid_sample`` (fixture ``s1_shard`` in ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -13,17 +11,13 @@ import copy
 import csv
 from pathlib import Path
 
-import cv2
 import h5py
-import librosa
 import numpy as np
 import pytest
 import torch
 
 from a2v.errors import ShardSchemaError
 from a2v.inference import load_bundle, synthesize
-from a2v.io.audio import load_audio
-from a2v.io.video import read_frames
 from a2v.training import (
     FeatureNormalizer,
     FrameDataset,
@@ -36,70 +30,14 @@ from a2v.training import (
     train_phase,
 )
 
-GRID = Path(__file__).resolve().parents[1] / "resources" / "grid_sample" / "s1"
-SR, FPS, SIZE = 16000, 25, 64
-CLIPS = ("bgbn8n", "lgbgzp")
-
-
-def _clip_arrays(name: str, size: int = SIZE) -> dict[str, np.ndarray]:
-    path = GRID / f"{name}.mpg"
-    crops = np.stack([cv2.resize(f[40:232, 84:276], (size, size), interpolation=cv2.INTER_AREA) for f in read_frames(path)])
-    audio = load_audio(path)
-    n = len(crops)
-    centres = np.round((np.arange(n) + 0.5) * SR / FPS).astype(int)
-    pad = 4000
-    y = np.pad(audio, (pad, pad))
-
-    def windows(length: int) -> np.ndarray:
-        return y[(centres - length // 2 + pad)[:, None] + np.arange(length)[None]]
-
-    mfcc = librosa.feature.mfcc(y=windows(19 * 160 + 400), sr=SR, n_mfcc=13, n_fft=400, hop_length=160, n_mels=40, center=False)
-    w = windows(3200)
-    spec = np.abs(np.fft.rfft(w * np.hanning(3200)[None], n=4096)) ** 2
-    mel = librosa.power_to_db(spec @ librosa.filters.mel(sr=SR, n_fft=4096, n_mels=256).T, ref=1.0, amin=1e-10, top_db=None)
-    rms = np.sqrt((w**2).mean(1))
-    energy = np.linalg.norm(w, axis=1)
-    energy_bin = np.clip(np.round((np.log(np.maximum(rms, 1e-6)) + 10) / 10 * 255), 0, 255)
-    track = librosa.yin(y, fmin=60, fmax=500, sr=SR, frame_length=1024, hop_length=256)
-    voiced = rms > 0.2 * rms.max()
-    f0 = np.where(voiced, track[np.clip(np.round((centres + pad) / 256).astype(int), 0, len(track) - 1)], 0.0)
-    pos = (np.log(np.maximum(f0, 60)) - np.log(60)) / (np.log(500) - np.log(60))
-    f0_bin = np.where(voiced, 1 + np.clip(np.round(pos * 254), 0, 254), 0)
-    gray = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
-    flow = np.zeros((n, 2, size, size), np.float16)
-    for t in range(1, n):
-        flow[t] = cv2.calcOpticalFlowFarneback(gray[t - 1], gray[t], None, 0.5, 3, 15, 3, 5, 1.2, 0).transpose(2, 0, 1)
-    return {
-        "frames": crops,
-        "landmarks": np.zeros((n, 68, 2), np.float32),
-        "pose": np.zeros((n, 3), np.float32),
-        "ear": np.zeros((n, 2), np.float32),
-        "mfcc": np.ascontiguousarray(mfcc.transpose(0, 2, 1), np.float32),
-        "mel": mel.astype(np.float32),
-        "f0": f0.astype(np.float32),
-        "f0_bin": f0_bin.astype(np.uint8),
-        "energy": energy.astype(np.float32),
-        "energy_bin": energy_bin.astype(np.uint8),
-        "flow": flow,
-        "heatmaps": np.zeros((n, 15, 96, 96), np.float16),
-    }
-
-
-def _write_shard(path: Path, clips: dict[str, dict[str, np.ndarray]], size: int, version: int = 1) -> Path:
-    with h5py.File(path, "w") as f:
-        f.attrs.update(schema_version=version, fps=FPS, sample_rate=SR, crop_size=size)
-        group = f.create_group("clips")
-        for clip_id, arrays in clips.items():
-            g = group.create_group(clip_id)
-            for k, v in arrays.items():
-                g.create_dataset(k, data=v)
-    return path
+SIZE = 64
+CLIPS = ("bgbn8n", "lgbgzp")  # the clips of conftest.SHARD_CLIPS
 
 
 @pytest.fixture(scope="module")
-def shard(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("features")
-    return _write_shard(root / "s1.h5", {c: _clip_arrays(c) for c in CLIPS}, SIZE)
+def shard(s1_shard) -> Path:
+    """The real two-clip shard of the pipeline's own stages (64×64 crops)."""
+    return s1_shard
 
 
 def _config(steps=(6,), **training) -> dict:
@@ -165,9 +103,14 @@ def test_dataset_sample_contract(shard):
     assert np.allclose(again.mel(np.zeros(256)), norm.mel(np.zeros(256)))
 
 
-def test_shard_schema_version_is_checked(tmp_path):
-    bad = _write_shard(tmp_path / "old.h5", {}, SIZE, version=0)
-    with pytest.raises(ShardSchemaError, match="schema_version"):
+def test_shard_schema_version_is_checked(shard, tmp_path):
+    import shutil
+
+    bad = tmp_path / "old.h5"
+    shutil.copy(shard, bad)
+    with h5py.File(bad, "a") as f:
+        f.attrs["schema_version"] = 0
+    with pytest.raises(ShardSchemaError, match="schema version 0"):
         open_shard(bad)
 
 

@@ -138,16 +138,25 @@ class ShardReader:
         """Clip ids in the shard, sorted."""
         return sorted(self._h5["clips"].keys())
 
-    def read(self, clip_id: str, name: str, index: slice | int | np.ndarray = slice(None)) -> np.ndarray:
-        """One dataset of one clip (or a slice of it along T).
+    def read(self, clip_id: str, name: str, index: slice | int | np.ndarray | None = None) -> np.ndarray:
+        """One dataset of one clip, whole (``index=None``) or an int, slice or index list along T.
 
         Raises:
             KeyError: unknown clip or dataset, naming both and the file.
         """
         try:
-            return self._h5["clips"][clip_id][name][index]
+            return self._h5["clips"][clip_id][name][slice(None) if index is None else index]
         except KeyError as exc:
             raise KeyError(f"{self.path}: no dataset {name!r} for clip {clip_id!r}") from exc
+
+    def has(self, clip_id: str, name: str) -> bool:
+        """Whether the shard holds dataset ``name`` for ``clip_id``."""
+        clips = self._h5["clips"]
+        return clip_id in clips and name in clips[clip_id]
+
+    def shape(self, clip_id: str, name: str) -> tuple[int, ...]:
+        """Shape of one dataset of one clip, without reading it."""
+        return tuple(self._h5["clips"][clip_id][name].shape)
 
     def clip_attrs(self, clip_id: str) -> dict[str, Any]:
         """Attributes of one clip, JSON lists decoded."""

@@ -12,7 +12,7 @@ input average-pooled ``k`` times by 2 (3×3 window, stride 2, as in pix2pixHD).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from a2v.models.blocks import sn_conv2d
+from a2v.settings import dataclass_from_dict
 
 
 class PatchDiscriminator(nn.Module):
@@ -89,12 +90,7 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "DiscriminatorConfig":
         """Build from a dict; unknown keys raise ``ValueError``."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model.discriminator keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "model.discriminator")
 
 
 class MultiScalePatchGAN(nn.Module):

@@ -35,7 +35,7 @@ a2v choices:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from a2v.models.blocks import AUDIO_BRANCHES, VIDEO_BRANCHES, CAMLayer, MANResBlock, ModalitySpec, resize_to, sn_conv2d
+from a2v.settings import dataclass_from_dict
 
 MOTIONS = ("flow", "keypoints")
 
@@ -176,12 +177,7 @@ class ManConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "ManConfig":
         """Build from a dict; unknown keys raise ``ValueError`` naming them and the known ones."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "model")
 
 
 class MfccSeed(nn.Module):

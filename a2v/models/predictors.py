@@ -13,11 +13,12 @@ that autoregressive inference with batch 1 behaves as in training).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from a2v.settings import dataclass_from_dict
 
 
 def _gn(channels: int) -> nn.GroupNorm:
@@ -184,12 +185,7 @@ class PredictorConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "PredictorConfig":
         """Build from a dict; unknown keys raise ``ValueError``."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model.predictor keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "model.predictor")
 
 
 def build_predictor(man_cfg, pred_cfg: PredictorConfig | None = None) -> nn.Module:

@@ -61,11 +61,12 @@ class Outcomes:
 
 
 def write_table(df: pd.DataFrame, path: str | Path, sep: str = "\t") -> Path:
-    """Write a DataFrame to CSV/TSV under a temporary name, then rename."""
+    """Write a DataFrame to CSV/TSV (floats to 6 significant digits, missing as ``NA``) under a
+    temporary name, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, sep=sep, index=False, na_rep="NA")
+    df.to_csv(tmp, sep=sep, index=False, na_rep="NA", float_format="%.6g")
     os.replace(tmp, path)
     return path
 

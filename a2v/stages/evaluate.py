@@ -135,6 +135,7 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
         summary.append(row)
     summary += published_rows(ev["reference_metrics"], exp["dataset"])
     table = pd.DataFrame(summary, columns=["method", "kind"] + METRIC_COLUMNS + ["n_clips", "source"])
-    path = write_table(table.round(4), out_dir / "metrics.csv", sep=",")
-    log.info("metrics.csv:\n%s", table.round(4).to_string(index=False))
+    table["n_clips"] = table["n_clips"].astype("Int64")
+    path = write_table(table, out_dir / "metrics.csv", sep=",")
+    log.info("metrics.csv:\n%s", table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return path

@@ -68,7 +68,7 @@ top-level sections are ignored here)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from a2v.losses.adversarial import GAN_LOSSES
 from a2v.models.discriminators import DiscriminatorConfig
@@ -76,6 +76,7 @@ from a2v.models.man import ManConfig
 from a2v.models.predictors import PredictorConfig
 from a2v.training.data import REFERENCES
 from a2v.training.phases import Phase, parse_phases
+from a2v.settings import dataclass_from_dict
 
 
 @dataclass
@@ -113,12 +114,7 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainingConfig":
         """Build from a dict; unknown keys raise ``ValueError``."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "training")
 
 
 @dataclass

@@ -39,81 +39,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from a2v.errors import ShardSchemaError
-
-SCHEMA_VERSION = 1
-"""Shard schema version this module reads."""
+from a2v.features.shard import ShardReader
 
 REFERENCES = ("random", "first")
 N_PREV = 5
 
 
 # --------------------------------------------------------------------------------- shard access
-class _H5Shard:
-    """Minimal read access to a feature shard (swap for ``a2v.features.shard.ShardReader`` later).
-
-    Attributes:
-        path: the shard file.
-        attrs: root attributes as a plain dict.
-        clip_ids: clip ids (sorted).
-    """
-
-    def __init__(self, path: str | Path):
-        import h5py
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: feature shard not found")
-        self._file = h5py.File(self.path, "r")
-        self.attrs = {k: _plain_attr(v) for k, v in self._file.attrs.items()}
-        version = self.attrs.get("schema_version")
-        if version != SCHEMA_VERSION:
-            self._file.close()
-            raise ShardSchemaError(self.path, f"schema_version {version!r}, this a2v reads {SCHEMA_VERSION}")
-        self.clip_ids = sorted(self._file["clips"].keys())
-
-    def has(self, clip_id: str, name: str) -> bool:
-        """Whether the clip holds dataset ``name``."""
-        return clip_id in self._file["clips"] and name in self._file["clips"][clip_id]
-
-    def shape(self, clip_id: str, name: str) -> tuple[int, ...]:
-        """Shape of one dataset."""
-        return tuple(self._dataset(clip_id, name).shape)
-
-    def read(self, clip_id: str, name: str, index=None) -> np.ndarray:
-        """Read a dataset of a clip, whole or ``index`` (an int, slice, or increasing index list)."""
-        ds = self._dataset(clip_id, name)
-        return ds[()] if index is None else ds[index]
-
-    def _dataset(self, clip_id: str, name: str):
-        try:
-            return self._file["clips"][clip_id][name]
-        except KeyError as exc:
-            raise KeyError(f"{self.path}: clip {clip_id!r} has no dataset {name!r}") from exc
-
-    def close(self) -> None:
-        """Close the file."""
-        self._file.close()
-
-
-def _plain_attr(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
-
-def open_shard(path: str | Path) -> _H5Shard:
-    """Open a feature shard for reading (the one place to swap in the features package's reader).
+def open_shard(path: str | Path) -> ShardReader:
+    """Open a feature shard for reading (:class:`a2v.features.shard.ShardReader`).
 
     Raises:
         FileNotFoundError: no such file.
         ShardSchemaError: the shard has another ``schema_version``.
     """
-    return _H5Shard(path)
+    return ShardReader(path)
 
 
 # --------------------------------------------------------------------------------- normaliser
@@ -266,7 +206,7 @@ class FrameDataset(Dataset):
         self.motion = motion
         self.reference = reference
         self.cache = cache
-        self._shards: dict[str, _H5Shard] = {}
+        self._shards: dict[str, ShardReader] = {}
         self._pid = os.getpid()
         lengths = []
         self._crop: list[int] = []
@@ -284,7 +224,7 @@ class FrameDataset(Dataset):
             self._close_shards()
 
     # -- shard handles are per process (h5py handles must not cross fork)
-    def _shard(self, path: str) -> _H5Shard:
+    def _shard(self, path: str) -> ShardReader:
         if self._pid != os.getpid():
             self._shards = {}
             self._pid = os.getpid()

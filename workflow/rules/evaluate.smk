@@ -9,9 +9,9 @@ rule generate_test:
     output:
         listing=f"{RESULTS}/{{exp}}/videos/videos.tsv",
     log:
-        f"{RESULTS}/logs/generate/{{exp}}.log",
+        f"{RESULTS}/logs/generate_test/{{exp}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/generate/{{exp}}.tsv"
+        f"{RESULTS}/benchmarks/generate_test/{{exp}}.tsv"
     conda:
         "../envs/train.yaml"
     resources:
