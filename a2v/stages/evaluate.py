@@ -26,7 +26,7 @@ from a2v.face.align import template_box
 from a2v.face.landmarks import landmarks_in_box
 from a2v.features.shard import open_shards
 from a2v.io.video import read_frames
-from a2v.metrics.acd import acd
+from a2v.metrics.acd import acd_from_embeddings, identity_embeddings
 from a2v.metrics.blinks import blinks_per_second
 from a2v.metrics.cpbd import cpbd_video
 from a2v.metrics.image_quality import psnr, ssim
@@ -58,13 +58,16 @@ def measure_landmarks(frames: np.ndarray, box: np.ndarray) -> np.ndarray:
     return out
 
 
-def clip_metrics(real: np.ndarray, fake: np.ndarray, real_lm: np.ndarray, box: np.ndarray, fps: float, ev: dict) -> dict:
-    """All computable metrics of one generated clip against its real frames."""
-    fake_lm = measure_landmarks(fake, box)
-    s = real.shape[1]
-    frac_box = tuple(float(v) / s for v in box)
+def clip_metrics(real: np.ndarray, fake: np.ndarray, real_lm: np.ndarray, fake_lm: np.ndarray,
+                 real_emb: np.ndarray, fake_emb: np.ndarray, fps: float, ev: dict) -> dict:
+    """All computable metrics of one generated clip against its real frames.
+
+    Landmarks (``(T, 68, 2)`` at 256×256, :func:`measure_landmarks`) and identity embeddings
+    (``(T, 128)``, :func:`a2v.metrics.acd.identity_embeddings`) come in precomputed, so that the
+    real clip's are measured once for every method compared with it.
+    """
     ear = eye_aspect_ratio(fake_lm).mean(axis=1)
-    identity = acd(real, fake, face_box=frac_box)
+    identity = acd_from_embeddings(real_emb, fake_emb)
     return {
         "SSIM": ssim(real, fake),
         "PSNR": psnr(real, fake),
@@ -111,10 +114,18 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
                         row.speaker, row.clip_id, len(fake), len(real), len(fake))
             real = real[: len(fake)]
         box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
+        face_box = tuple(float(v) / real.shape[1] for v in box)
         real_lm = measure_landmarks(real, box)
-        static = np.repeat(real[:1], len(real), axis=0)
-        for method, frames in (("a2v:" + exp["name"], fake), ("static baseline", static)):
-            m = clip_metrics(real, frames, real_lm, box, fps, ev)
+        real_emb = identity_embeddings(real, face_box)
+        t = len(real)
+        static = np.repeat(real[:1], t, axis=0)
+        candidates = {  # method: (frames, landmarks, identity embeddings)
+            "a2v:" + exp["name"]: (fake, measure_landmarks(fake, box), identity_embeddings(fake, face_box)),
+            # the baseline's frames are all the reference frame: measure it once
+            "static baseline": (static, np.repeat(real_lm[:1], t, axis=0), np.repeat(real_emb[:1], t, axis=0)),
+        }
+        for method, (frames, lm, emb) in candidates.items():
+            m = clip_metrics(real, frames, real_lm, lm, real_emb, emb, fps, ev)
             per_clip.append({"method": method, "dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, **m})
         real_ear = eye_aspect_ratio(real_lm).mean(axis=1)
         per_clip.append({"method": "real", "dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id,
