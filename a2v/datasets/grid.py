@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from a2v.datasets.base import CorpusAdapter, is_clip_id, list_videos, missing_speaker, natural_key
 from a2v.datasets.record import ClipRecord
 from a2v.errors import MediaError
 
@@ -25,7 +26,6 @@ _DIGIT = {str(d): w for d, w in enumerate(["zero", "one", "two", "three", "four"
 _DIGIT["z"] = "zero"
 _ADVERB = {"a": "again", "n": "now", "p": "please", "s": "soon"}
 _CODE = re.compile(r"^[blps][bgrw][abiw][a-z][0-9z][anps]$")
-VIDEO_SUFFIXES = (".mpg", ".mp4", ".mov", ".avi")
 
 
 def parse_align(path: str | Path) -> list[tuple[float, float, str]]:
@@ -68,8 +68,11 @@ def words_from_code(code: str) -> tuple[str, ...]:
     return (_COMMAND[code[0]], _COLOUR[code[1]], _PREP[code[2]], code[3], _DIGIT[code[4]], _ADVERB[code[5]])
 
 
-class GridAdapter:
+class GridAdapter(CorpusAdapter):
     """Index a GRID folder (the corpus's own layout).
+
+    Speakers are the ``sN`` folders; clip id = the video's stem (the GRID code, e.g.
+    ``bgbn8n``). Videos whose stem is not a safe clip id go to ``ignored``.
 
     Args:
         root: folder holding ``sN/`` video folders and ``alignments/sN/``.
@@ -77,13 +80,12 @@ class GridAdapter:
     """
 
     def __init__(self, root: str | Path, dataset: str = "grid"):
-        self.root = Path(root)
-        self.dataset = dataset
+        super().__init__(root, dataset)
 
     def speakers(self) -> list[str]:
         """Speaker folders present (``s1``, ``s2``…), in numeric order."""
         found = [p.name for p in self.root.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name)]
-        return sorted(found, key=lambda s: int(s[1:]))
+        return sorted(found, key=natural_key)
 
     def clips(self, speakers: list[str] | None = None) -> list[ClipRecord]:
         """Clip records of the given speakers (all when ``None``), sorted by speaker and clip.
@@ -93,19 +95,23 @@ class GridAdapter:
         Raises:
             MediaError: a requested speaker folder is missing.
         """
+        return super().clips(speakers)
+
+    def speaker_clips(self, speaker: str) -> list[ClipRecord]:
+        """One speaker's clips (see :meth:`clips`)."""
+        folder = self.root / speaker
+        if not folder.is_dir():
+            raise missing_speaker(folder, speaker, self.root)
         records = []
-        for speaker in speakers or self.speakers():
-            folder = self.root / speaker
-            if not folder.is_dir():
-                raise MediaError(folder, f"speaker folder for {speaker} not found in {self.root}")
-            for video in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
-                align = self.root / "alignments" / speaker / f"{video.stem}.align"
-                if align.is_file():
-                    words = tuple(w for _, _, w in parse_align(align) if w not in SILENCE_TOKENS)
-                else:
-                    align = None
-                    words = words_from_code(video.stem) if _CODE.match(video.stem) else ()
-                records.append(
-                    ClipRecord(self.dataset, speaker, video.stem, str(video), str(align) if align else "", words)
-                )
+        for video in list_videos(folder):
+            if not is_clip_id(video.stem):
+                self.ignore(video)
+                continue
+            align = self.root / "alignments" / speaker / f"{video.stem}.align"
+            if align.is_file():
+                words = tuple(w for _, _, w in parse_align(align) if w not in SILENCE_TOKENS)
+            else:
+                align = None
+                words = words_from_code(video.stem) if _CODE.match(video.stem) else ()
+            records.append(ClipRecord(self.dataset, speaker, video.stem, str(video), str(align) if align else "", words))
         return records

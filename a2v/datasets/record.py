@@ -20,6 +20,10 @@ class ClipRecord:
         video: path of the video file.
         transcript: path of the transcript/alignment file, or ``""``.
         words: the spoken words, lower case, without silence tokens.
+        audio: path of a separate audio file when the corpus ships audio apart from the
+            video (e.g. CREMA-D's ``AudioWAV``), or ``""``: take the audio from the video.
+        meta: JSON-able per-clip labels, e.g. ``{"emotion": "ANG", "intensity": "XX"}``
+            (left out of the hash: the record stays hashable).
     """
 
     dataset: str
@@ -28,20 +32,26 @@ class ClipRecord:
     video: str
     transcript: str = ""
     words: tuple[str, ...] = field(default_factory=tuple)
+    audio: str = ""
+    meta: dict = field(default_factory=dict, hash=False)
 
 
-INDEX_COLUMNS = ["dataset", "speaker", "clip_id", "video", "transcript", "words"]
+INDEX_COLUMNS = ["dataset", "speaker", "clip_id", "video", "transcript", "words", "audio", "meta"]
+REQUIRED_COLUMNS = INDEX_COLUMNS[:6]
+"""Columns every index has; ``audio`` and ``meta`` came later and default to ``""`` and ``{}``."""
 
 
 def write_index(records: list[ClipRecord], path: str | Path) -> Path:
-    """Write records as a TSV (``words`` JSON-encoded), atomically.
+    """Write records as a TSV (``words`` and ``meta`` JSON-encoded), atomically.
 
     Returns:
         the path written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{**asdict(r), "words": json.dumps(list(r.words))} for r in records]
+    rows = [
+        {**asdict(r), "words": json.dumps(list(r.words)), "meta": json.dumps(r.meta, sort_keys=True)} for r in records
+    ]
     tmp = path.with_name(f".{path.name}.tmp")
     pd.DataFrame(rows, columns=INDEX_COLUMNS).to_csv(tmp, sep="\t", index=False)
     tmp.replace(path)
@@ -51,15 +61,24 @@ def write_index(records: list[ClipRecord], path: str | Path) -> Path:
 def read_index(path: str | Path) -> list[ClipRecord]:
     """Read an index TSV written by :func:`write_index`.
 
+    An index written before the ``audio`` and ``meta`` columns existed still reads: those
+    fields get ``""`` and ``{}``.
+
     Raises:
         FileNotFoundError: no index at ``path``.
-        ValueError: columns missing.
+        ValueError: required columns missing, or a ``meta`` cell that is not a JSON object.
     """
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = set(INDEX_COLUMNS) - set(df.columns)
+    missing = set(REQUIRED_COLUMNS) - set(df.columns)
     if missing:
         raise ValueError(f"{path}: index lacks columns {sorted(missing)}")
-    return [
-        ClipRecord(r.dataset, r.speaker, r.clip_id, r.video, r.transcript, tuple(json.loads(r.words)))
-        for r in df.itertuples(index=False)
-    ]
+    records = []
+    for r in df.to_dict("records"):
+        meta = json.loads(r.get("meta") or "{}")
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path}: clip {r['speaker']}/{r['clip_id']}: meta is not a JSON object: {r['meta']!r}")
+        records.append(ClipRecord(
+            r["dataset"], r["speaker"], r["clip_id"], r["video"], r["transcript"], tuple(json.loads(r["words"])),
+            r.get("audio", ""), meta,
+        ))
+    return records

@@ -23,9 +23,11 @@ def run(config: dict, dataset: str, out_index: str | Path, log_file: str | Path 
     cache = Path(config["resources_dir"]) / dataset
     root = resolve_source(ds["source"], cache, ds.get("sha256"))
     log.info("dataset %s: corpus folder %s", dataset, root)
-    adapter = make_adapter(ds["adapter"], root, dataset)
+    adapter = make_adapter(ds["adapter"], root, dataset, **ds.get("options", {}))
     speakers = list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
     records = adapter.clips(speakers)
+    for path in getattr(adapter, "ignored", []):
+        log.warning("ignored %s: does not follow the %s naming scheme, or its companion file is unusable", path, ds["adapter"])
     if not records:
         from a2v.errors import A2VError
 
