@@ -28,4 +28,6 @@ include: "workflow/rules/evaluate.smk"
 rule all:
     input:
         expand(f"{RESULTS}/{{exp}}/metrics.csv", exp=config["experiments"]),
+        expand(f"{RESULTS}/{{dataset}}/preprocess_summary.tsv",
+               dataset=sorted({e["dataset"] for e in config["experiments"].values()})),
     default_target: True

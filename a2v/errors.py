@@ -31,6 +31,10 @@ class NoFaceError(MediaError):
     """No usable face was found in an image or in a clip's frames."""
 
 
+class MultipleFacesError(MediaError):
+    """Two or more faces of similar size are in a clip's frames: which one speaks is ambiguous."""
+
+
 class PoseRejectedError(MediaError):
     """A clip's head pose leaves the configured limits in too many frames."""
 

@@ -83,3 +83,20 @@ def test_errors():
         audio_features(np.zeros(0, np.float32), 10)
     with pytest.raises(ValueError):
         audio_features(np.ones(100, np.float32), 0)
+
+
+def test_cran_mfcc_map_350ms_without_c0(feats, speech):
+    from a2v.audio.features import mfcc_windows
+
+    cran = feats["mfcc_cran"]
+    assert cran.shape == (75, 35, 12) and cran.dtype == np.float32
+    # c1..c12 of the 13 MFCCs of the same 35 sub-frames (CRAN §4.2 drops the first coefficient)
+    full = mfcc_windows(speech, 75, CFG, subframes=35, drop_c0=False)
+    assert full.shape == (75, 35, 13)
+    np.testing.assert_allclose(cran, full[:, :, 1:], rtol=1e-6)
+    # Known answer for the time base: one video frame is 40 ms = 4 hops of 10 ms, so sub-frame
+    # k + 4 of frame t analyses exactly the samples of sub-frame k of frame t + 1.
+    np.testing.assert_allclose(cran[10:60, 4:], cran[11:61, :-4], rtol=1e-4, atol=1e-3)
+    # and the 350 ms map of frame t spans the 200 ms MFCC window of the same frame: same grid
+    # offset by half a hop, so the maps agree in their overall level during speech
+    assert np.corrcoef(cran[:, :, 0].mean(1), feats["mfcc"][:, :, 1].mean(1))[0, 1] > 0.8

@@ -320,7 +320,7 @@ def test_heatmap_peak_known_answer_and_nan():
     kp[0, 0] = [(30 + 0.5) * crop / out - 0.5, (61 + 0.5) * crop / out - 0.5]
     kp[0, 1] = [10.0, 200.0]
     maps = heatmaps.keypoint_heatmaps(kp, crop, out, sigma=2.0)
-    assert maps.shape == (2, 15, out, out) and maps.dtype == np.float16
+    assert maps.shape == (2, 15, out, out) and maps.dtype == np.float32
     assert maps[0, 0].max() == 1.0
     assert np.unravel_index(np.argmax(maps[0, 0]), (out, out)) == (61, 30)  # (row = y, col = x)
     assert abs(float(maps[0, 0, 61, 32]) - np.exp(-4 / 8)) < 1e-3  # 2 px away, sigma 2

@@ -9,6 +9,9 @@ Definitions (a2v's reading of the papers, one place):
 * ``mfcc`` — 13 MFCCs (librosa, 25 ms Hann window, 10 ms hop, 40 mel bands) for the 20
   sub-frames whose centres span the 200 ms window around the frame (OneShotA2V §3.1/§6.1:
   13 MFCC over 200 ms of audio per frame). Shape ``(T, 20, 13)`` float32.
+* ``mfcc_cran`` — the CRAN audio input (Song et al., IJCAI 2019, §4.2): MFCCs of the 350 ms
+  around the frame as a 35×12 map — 35 sub-frames at the same 10 ms hop, 13 coefficients with the
+  first (c0, the log energy) dropped. Shape ``(T, 35, 12)`` float32.
 * ``mel`` — log-mel power spectrum in dB of one 200 ms Hann window centred on the frame,
   ``n_fft`` 4096, 256 mel bands 0–8 kHz (MAN §4.1 "256 dimensional mel spectrogram
   features"). Shape ``(T, 256)`` float32.
@@ -41,6 +44,8 @@ class AudioFeatureConfig:
         fps: video frames per second (25).
         n_mfcc: MFCC coefficients (13).
         mfcc_subframes: sub-frames per video frame (20 → 200 ms at a 10 ms hop).
+        cran_subframes: sub-frames of the CRAN MFCC map (35 → 350 ms); its coefficients are
+            ``n_mfcc`` with c0 dropped (12).
         mfcc_win_s, mfcc_hop_s: MFCC analysis window and hop in seconds.
         mel_window_s: length of the window the mel vector is computed over, seconds.
         n_mels: mel bands (256).
@@ -55,6 +60,7 @@ class AudioFeatureConfig:
     fps: float = 25.0
     n_mfcc: int = 13
     mfcc_subframes: int = 20
+    cran_subframes: int = 35
     mfcc_win_s: float = 0.025
     mfcc_hop_s: float = 0.010
     mel_window_s: float = 0.2
@@ -69,16 +75,31 @@ class AudioFeatureConfig:
     n_bins: int = 256
 
 
-def mfcc_windows(audio: np.ndarray, n_frames: int, cfg: AudioFeatureConfig) -> np.ndarray:
-    """13 MFCCs × 20 sub-frames around each video frame. Returns ``(T, 20, 13)`` float32."""
+def mfcc_windows(audio: np.ndarray, n_frames: int, cfg: AudioFeatureConfig, subframes: int | None = None,
+                 drop_c0: bool = False) -> np.ndarray:
+    """MFCCs of ``subframes`` 10 ms sub-frames centred on each video frame.
+
+    Args:
+        audio: ``(N,)`` float32 at ``cfg.sample_rate``.
+        n_frames: video frames T.
+        cfg: feature parameters (window, hop, ``n_mfcc``).
+        subframes: sub-frames per video frame; ``cfg.mfcc_subframes`` (20, 200 ms) when None.
+        drop_c0: drop the first coefficient (CRAN).
+
+    Returns:
+        ``(T, subframes, n_mfcc)`` float32, or ``(T, subframes, n_mfcc - 1)`` with ``drop_c0``.
+    """
     sr = cfg.sample_rate
+    subframes = cfg.mfcc_subframes if subframes is None else int(subframes)
     win = int(round(cfg.mfcc_win_s * sr))
     hop = int(round(cfg.mfcc_hop_s * sr))
-    span = (cfg.mfcc_subframes - 1) * hop + win
+    span = (subframes - 1) * hop + win
     windows = frame_windows(audio, sr, cfg.fps, n_frames, span / sr)
     mfcc = librosa.feature.mfcc(
         y=windows, sr=sr, n_mfcc=cfg.n_mfcc, n_fft=win, hop_length=hop, n_mels=40, center=False
-    )  # (T, 13, 20)
+    )  # (T, n_mfcc, subframes)
+    if drop_c0:
+        mfcc = mfcc[:, 1:]
     return np.ascontiguousarray(mfcc.transpose(0, 2, 1), dtype=np.float32)
 
 
@@ -134,7 +155,7 @@ def audio_features(audio: np.ndarray, n_frames: int, cfg: AudioFeatureConfig = A
         cfg: feature parameters.
 
     Returns:
-        dict with ``mfcc (T,20,13)``, ``mel (T,256)``, ``f0 (T,)``, ``f0_bin (T,) uint8``,
+        dict with ``mfcc (T,20,13)``, ``mfcc_cran (T,35,12)``, ``mel (T,256)``, ``f0 (T,)``, ``f0_bin (T,) uint8``,
         ``energy (T,)``, ``energy_bin (T,) uint8`` — see the module docstring.
 
     Raises:
@@ -149,6 +170,7 @@ def audio_features(audio: np.ndarray, n_frames: int, cfg: AudioFeatureConfig = A
     energy = energy_track(audio, n_frames, cfg)
     return {
         "mfcc": mfcc_windows(audio, n_frames, cfg),
+        "mfcc_cran": mfcc_windows(audio, n_frames, cfg, cfg.cran_subframes, drop_c0=True),
         "mel": mel_vectors(audio, n_frames, cfg),
         "f0": f0,
         "f0_bin": quantize_f0(f0, cfg),

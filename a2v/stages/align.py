@@ -18,10 +18,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from a2v.errors import A2VError, NoFaceError, PoseRejectedError
+from a2v.errors import A2VError, MultipleFacesError, NoFaceError, PoseRejectedError
 from a2v.face.align import align_clip
 from a2v.face.landmarks import make_backend
 from a2v.face.pose import head_pose, longest_run, within_limits
+from a2v.features.shard import storage_kwargs
 from a2v.io.video import read_frames
 from a2v.stages.common import Outcomes, atomic_h5, get_logger, progress
 
@@ -49,6 +50,31 @@ def select_frames(landmarks: np.ndarray, confidence: np.ndarray, pose: np.ndarra
     return start, stop
 
 
+def check_single_face(backend, frames: np.ndarray, max_face_ratio: float, source: str, n_checks: int = 3) -> None:
+    """Reject a clip that shows a second face of comparable size.
+
+    The detector runs on ``n_checks`` frames spread over the clip (first, middle, last); the
+    landmark backend itself follows the largest face, which is right for a speaker with a small
+    face in the background but not for two people side by side.
+
+    Raises:
+        MultipleFacesError: on a checked frame, the second-largest face has at least
+            ``max_face_ratio`` of the largest face's area (``max_face_ratio <= 0`` disables).
+    """
+    if max_face_ratio <= 0:
+        return
+    for t in np.unique(np.linspace(0, len(frames) - 1, n_checks).round().astype(int)):
+        faces = backend.faces(frames[t])
+        if len(faces) < 2:
+            continue
+        areas = [float((b[2] - b[0]) * (b[3] - b[1])) for b, _ in faces[:2]]
+        if areas[1] >= max_face_ratio * areas[0]:
+            boxes = "; ".join(f"({b[0]:.0f},{b[1]:.0f})-({b[2]:.0f},{b[3]:.0f})" for b, _ in faces)
+            raise MultipleFacesError(source, (
+                f"{len(faces)} faces in frame {t} (boxes {boxes}; the second has {areas[1] / areas[0]:.2f} of the "
+                f"largest's area >= max_face_ratio {max_face_ratio}): cannot tell which one speaks"))
+
+
 def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, out_tsv: str | Path, log_file=None) -> Path:
     """Align one speaker's extracted clips. Returns the HDF5 path (written atomically)."""
     log = get_logger("align", log_file)
@@ -62,18 +88,20 @@ def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, 
             source = src[clip_id].attrs["source"]
             try:
                 frames = read_frames(source, fps=float(pre["fps"]))
+                check_single_face(backend, frames, pre["max_face_ratio"], source)
                 landmarks, confidence = backend(frames)
                 pose = head_pose(landmarks, frames.shape[1:3])
                 start, stop = select_frames(landmarks, confidence, pose, pre["pose_limits"], pre["min_frames"], source)
                 crops, lm_crop, _ = align_clip(frames[start:stop], landmarks[start:stop], pre["crop_size"], pre["smooth_window"])
             except A2VError as exc:
                 log.warning("skip %s/%s: %s", speaker, clip_id, exc)
-                outcomes.skipped(clip_id, str(exc))
+                outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)
                 continue
             if stop - start < len(frames):
                 log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", speaker, clip_id, start, stop, len(frames))
             grp = dst.create_group(clip_id)
-            grp.create_dataset("crops", data=crops, chunks=(1,) + crops.shape[1:], compression="gzip")
+            # The shard's storage for frames, so the features stage copies the compressed chunks.
+            grp.create_dataset("crops", data=crops, **storage_kwargs("frames", crops.shape))
             grp.create_dataset("landmarks", data=lm_crop.astype(np.float32))
             grp.create_dataset("pose", data=pose[start:stop].astype(np.float32))
             grp.create_dataset("confidence", data=confidence[start:stop].astype(np.float32))

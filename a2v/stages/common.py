@@ -41,15 +41,17 @@ def get_logger(name: str, log_file: str | Path | None = None) -> logging.Logger:
 
 @dataclass
 class Outcomes:
-    """Per-clip outcome rows of a stage (``clip_id``, ``status`` ok/skipped, details, cause)."""
+    """Per-clip outcome rows of a stage: ``clip_id``, ``status`` (ok/skipped), details, ``kind``
+    (the error class of a skipped clip, e.g. ``NoFaceError``) and ``cause`` (its message, which
+    names the file)."""
 
     rows: list[dict] = field(default_factory=list)
 
     def ok(self, clip_id: str, **details) -> None:
-        self.rows.append({"clip_id": clip_id, "status": "ok", **details, "cause": ""})
+        self.rows.append({"clip_id": clip_id, "status": "ok", **details, "kind": "", "cause": ""})
 
-    def skipped(self, clip_id: str, cause: str, **details) -> None:
-        self.rows.append({"clip_id": clip_id, "status": "skipped", **details, "cause": cause})
+    def skipped(self, clip_id: str, cause: str, kind: str = "error", **details) -> None:
+        self.rows.append({"clip_id": clip_id, "status": "skipped", **details, "kind": kind, "cause": cause})
 
     @property
     def n_ok(self) -> int:

@@ -19,7 +19,7 @@ from a2v.errors import A2VError
 from a2v.face.ear import eye_aspect_ratio
 from a2v.face.heatmaps import keypoint_heatmaps, keypoints15
 from a2v.features.flow import FarnebackConfig, farneback_flow
-from a2v.features.shard import ShardWriter
+from a2v.features.shard import ShardWriter, heatmaps_to_uint8
 from a2v.selection.phonemes import words_to_phonemes
 from a2v.stages.common import Outcomes, get_logger, progress
 
@@ -30,17 +30,28 @@ def audio_config(pre: dict) -> AudioFeatureConfig:
 
 
 def clip_features(crops: np.ndarray, landmarks: np.ndarray, audio: np.ndarray, first_frame: int, n_source_frames: int, pre: dict) -> dict[str, np.ndarray]:
-    """All shard datasets of one aligned clip (see :data:`a2v.features.shard.DATASETS`)."""
+    """The shard datasets of one aligned clip computed from its crops, landmarks and audio.
+
+    Args:
+        crops: ``(T, S, S, 3)`` uint8 aligned crops (frames ``first_frame`` … of the source).
+        landmarks: ``(T, 68, 2)`` crop pixels.
+        audio: ``(N,)`` float32 16 kHz audio of the whole source clip.
+        first_frame: index of crop 0 in the source video (at ``pre["fps"]``).
+        n_source_frames: frames of the whole source video.
+        pre: the ``preprocess`` config section.
+
+    Returns:
+        every dataset of :data:`a2v.features.shard.DATASETS` except ``frames`` and ``pose``.
+    """
     t = len(crops)
     feats = audio_features(audio, n_source_frames, audio_config(pre))
     feats = {k: v[first_frame:first_frame + t] for k, v in feats.items()}
     kp = keypoints15(landmarks)
     return {
-        "frames": crops,
         "landmarks": landmarks.astype(np.float32),
         "ear": eye_aspect_ratio(landmarks).astype(np.float32),
         "flow": farneback_flow(crops, FarnebackConfig(**pre["flow"])),
-        "heatmaps": keypoint_heatmaps(kp, crops.shape[1], pre["heatmap_size"], pre["heatmap_sigma"]),
+        "heatmaps": heatmaps_to_uint8(keypoint_heatmaps(kp, crops.shape[1], pre["heatmap_size"], pre["heatmap_sigma"])),
         **feats,
     }
 
@@ -71,14 +82,15 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
                 arrays["pose"] = grp["pose"][:]
             except (A2VError, ValueError) as exc:
                 log.warning("skip %s/%s: %s", speaker, clip_id, exc)
-                outcomes.skipped(clip_id, str(exc))
+                outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)
                 continue
             clip_words = words.get(clip_id, [])
+            n_frames = len(arrays["pose"])
             shard.add_clip(clip_id, arrays, {
                 "words": clip_words, "phonemes": words_to_phonemes(clip_words),
-                "source": grp.attrs["source"], "first_frame": int(grp.attrs["first_frame"]), "n_frames": len(arrays["frames"]),
-            })
-            outcomes.ok(clip_id, n_frames=len(arrays["frames"]), voiced_fraction=round(float((arrays["f0"] > 0).mean()), 3))
+                "source": grp.attrs["source"], "first_frame": int(grp.attrs["first_frame"]), "n_frames": n_frames,
+            }, copy_from={"frames": grp["crops"]})
+            outcomes.ok(clip_id, n_frames=n_frames, voiced_fraction=round(float((arrays["f0"] > 0).mean()), 3))
     outcomes.write(out_tsv)
     log.info("speaker %s: %d clips in shard %s", speaker, outcomes.n_ok, out_shard)
     return Path(out_shard)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from a2v.features.shard import ShardReader
+from a2v.features.shard import ShardReader, heatmaps_to_float
 
 REFERENCES = ("random", "first")
 N_PREV = 5
@@ -254,7 +254,7 @@ class FrameDataset(Dataset):
             "energy_bin": shard.read(clip_id, "energy_bin").astype(np.int64),
         }
         if self.motion == "keypoints":
-            out["heatmaps"] = shard.read(clip_id, "heatmaps")
+            out["heatmaps"] = heatmaps_to_float(shard.read(clip_id, "heatmaps"))
         return out
 
     def __len__(self) -> int:
@@ -297,7 +297,7 @@ class FrameDataset(Dataset):
                 "f0_bin": np.int64(shard.read(clip_id, "f0_bin", t)),
                 "energy_bin": np.int64(shard.read(clip_id, "energy_bin", t)),
             }
-            heat = shard.read(clip_id, "heatmaps", t) if self.motion == "keypoints" else None
+            heat = heatmaps_to_float(shard.read(clip_id, "heatmaps", t)) if self.motion == "keypoints" else None
         img = _to_chw(frames)  # (7, 3, S, S)
         sample = {
             "reference": img[-1],

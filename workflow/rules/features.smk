@@ -23,3 +23,33 @@ rule features:
         "{params.a2v} features {params.args} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
         " --index {input.index} --extracted {input.extracted} --aligned {input.aligned}"
         " --out {output.shard} --summary {output.summary} 2> {log}"
+
+
+def dataset_speakers(dataset):
+    ds = config["datasets"][dataset]
+    return list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
+
+
+def stage_tables(wildcards):
+    spk = dataset_speakers(wildcards.dataset)
+    return {
+        "extract": expand(rules.extract.output.summary, dataset=wildcards.dataset, speaker=spk),
+        "align": expand(rules.align.output.summary, dataset=wildcards.dataset, speaker=spk),
+        "features": expand(rules.features.output.summary, dataset=wildcards.dataset, speaker=spk),
+    }
+
+
+# Clips and frames in / kept / skipped (by cause) per stage and speaker (a2v/stages/summary.py).
+rule preprocess_summary:
+    input:
+        unpack(stage_tables),
+    output:
+        f"{RESULTS}/{{dataset}}/preprocess_summary.tsv",
+    log:
+        f"{RESULTS}/logs/preprocess_summary/{{dataset}}.log",
+    localrule: True
+    params:
+        a2v=A2V,
+        args=CONFIG_ARGS,
+    shell:
+        "{params.a2v} preprocess-summary {params.args} --dataset {wildcards.dataset} --out {output} 2> {log}"

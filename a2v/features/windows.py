@@ -1,0 +1,150 @@
+"""Torch-ready windows of consecutive frames from feature shards, for the sequence models.
+
+OneShotA2V, CRAN and the speech-driven GAN of Jain et al. train on sequences: a reference
+(identity) frame, ``T`` consecutive frames and the audio features aligned to them. A
+:class:`ClipWindows` dataset cuts every clip of one or more shards into windows of ``length``
+frames every ``stride`` frames and reads a window's frames and features on demand (one HDF5
+chunk per frame, :mod:`a2v.features.shard`), so a shard is never loaded whole. HDF5 files are
+opened lazily in each DataLoader worker.
+
+A sample (``T`` = ``length``, ``S`` = crop size):
+
+=================  ==================  =========  ==========================================
+key                shape               dtype      meaning
+=================  ==================  =========  ==========================================
+``reference``      (3, S, S)           float32    identity frame of the same clip, RGB [-1, 1]
+``frames``         (T, 3, S, S)        float32    the window's frames, RGB [-1, 1]
+``mfcc``           (T, 20, 13)         float32    per-frame features as in the shard schema;
+``mfcc_cran``      (T, 35, 12)         float32    only the names asked for in ``features``
+``mel``            (T, 256)            float32
+``f0``/``energy``  (T,)                float32    Hz / STFT L2 norm
+``f0_bin`` …       (T,)                int64      the 256-level bins
+``flow``           (T, 2, S, S)        float32    pixels
+``heatmaps``       (T, 15, 96, 96)     float32    [0, 1]
+``landmarks``      (T, 68, 2)          float32    crop pixels
+``ear``, ``pose``  (T, 2), (T, 3)      float32    eye aspect ratio; yaw, pitch, roll (degrees)
+``clip``           ()                  int64      index into :attr:`ClipWindows.clips`
+``start``          ()                  int64      frame of the clip where the window begins
+=================  ==================  =========  ==========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from a2v.features.shard import DATASETS, ShardReader, heatmaps_to_float
+
+REFERENCES = ("first", "random")
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """``(..., S, S, 3)`` uint8 RGB -> ``(..., 3, S, S)`` float32 in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return x.movedim(-1, -3).contiguous()
+
+
+def feature_to_tensor(name: str, array: np.ndarray) -> torch.Tensor:
+    """A shard dataset's array as the tensor of the table above (bins int64, heatmaps in [0, 1])."""
+    if name == "heatmaps":
+        return torch.from_numpy(heatmaps_to_float(array))
+    if name.endswith("_bin"):
+        return torch.from_numpy(np.asarray(array, np.int64))
+    return torch.from_numpy(np.asarray(array, np.float32))
+
+
+class ClipWindows(Dataset):
+    """Windows of ``length`` consecutive frames of every clip of the given shards.
+
+    Args:
+        shard_paths: feature shards (schema :data:`a2v.features.shard.SCHEMA_VERSION`).
+        length: frames per window ``T`` (>= 1). Clips shorter than ``length`` give no window.
+        stride: frames between window starts (``length`` = no overlap).
+        features: shard datasets to return besides ``reference`` and ``frames``.
+        clip_ids: keep only these clip ids (e.g. a training split); all clips when None.
+        reference: ``"first"`` (frame 0 of the clip) or ``"random"`` (a frame drawn from
+            ``(seed, index)``, so the same index always gets the same reference).
+        seed: seed of the random reference.
+
+    Raises:
+        ValueError: ``length``/``stride`` < 1, an unknown feature or reference mode.
+        FileNotFoundError, ShardSchemaError: from :class:`ShardReader`.
+    """
+
+    def __init__(self, shard_paths: Iterable[str | Path], length: int, stride: int | None = None,
+                 features: Sequence[str] = ("mfcc",), clip_ids: Iterable[str] | None = None,
+                 reference: str = "first", seed: int = 0):
+        if int(length) < 1 or (stride is not None and int(stride) < 1):
+            raise ValueError(f"length and stride must be >= 1, got {length}, {stride}")
+        unknown = [f for f in features if f not in DATASETS or f == "frames"]
+        if unknown:
+            raise ValueError(f"unknown window features {unknown}; choose from {sorted(set(DATASETS) - {'frames'})}")
+        if reference not in REFERENCES:
+            raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
+        self.length = int(length)
+        self.stride = int(stride or length)
+        self.features = tuple(features)
+        self.reference = reference
+        self.seed = int(seed)
+        wanted = None if clip_ids is None else set(clip_ids)
+        self.clips: list[tuple[str, str, int]] = []  # (shard path, clip id, n_frames)
+        self.windows: list[tuple[int, int]] = []  # (clip index, start)
+        for path in shard_paths:
+            with ShardReader(path) as shard:
+                for clip_id in shard.clip_ids:
+                    if wanted is not None and clip_id not in wanted:
+                        continue
+                    n = shard.n_frames(clip_id)
+                    self.clips.append((str(path), clip_id, n))
+                    for start in range(0, n - self.length + 1, self.stride):
+                        self.windows.append((len(self.clips) - 1, start))
+        self._readers: dict[str, ShardReader] = {}
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_readers"] = {}  # h5py handles do not cross process boundaries
+        return state
+
+    def _reader(self, path: str) -> ShardReader:
+        if path not in self._readers:
+            self._readers[path] = ShardReader(path)
+        return self._readers[path]
+
+    def reference_frame(self, index: int) -> int:
+        """The frame of the window's clip used as the identity reference of sample ``index``."""
+        clip, _ = self.windows[index]
+        n = self.clips[clip][2]
+        if self.reference == "first":
+            return 0
+        return int(np.random.default_rng([self.seed, index]).integers(n))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self.windows):
+            raise IndexError(f"window index {index} out of range [0, {len(self.windows)})")
+        clip, start = self.windows[index]
+        path, clip_id, _ = self.clips[clip]
+        shard = self._reader(path)
+        span = slice(start, start + self.length)
+        ref = self.reference_frame(index)
+        sample = {
+            "reference": frames_to_tensor(shard.read(clip_id, "frames", ref)),
+            "frames": frames_to_tensor(shard.read(clip_id, "frames", span)),
+        }
+        for name in self.features:
+            sample[name] = feature_to_tensor(name, shard.read(clip_id, name, span))
+        sample["clip"] = torch.tensor(clip, dtype=torch.int64)
+        sample["start"] = torch.tensor(start, dtype=torch.int64)
+        return sample
+
+    def close(self) -> None:
+        """Close the HDF5 files this process opened."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers = {}

@@ -1,0 +1,90 @@
+"""Per-stage summary of a dataset's preprocessing: clips and frames in, kept and skipped, by cause.
+
+Reads the per-clip outcome tables that the extract, align and features stages write for each
+speaker (``interim/<dataset>/<speaker>/{extract,align}.tsv``, ``features/<dataset>/<speaker>.tsv``)
+and writes one table, a row per (stage, speaker) plus a row per stage for all speakers:
+
+``stage, speaker, clips_in, clips_ok, clips_skipped, frames_in, frames_kept, skipped_<Kind>...``
+
+``frames_in`` / ``frames_kept`` are the video frames (at the pipeline's fps) of the clips that
+entered / left the stage; for align, ``frames_kept`` counts only the frames of the longest run
+within the head-pose limits (CRAN §4.2). ``skipped_<Kind>`` counts the skipped clips by error
+class (``MediaError``: unreadable, truncated, silent, no audio, low sample rate; ``NoFaceError``;
+``MultipleFacesError``; ``PoseRejectedError``; ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from a2v.stages.common import get_logger, write_table
+
+STAGES = ("extract", "align", "features")
+
+
+def _frames(df: pd.DataFrame, column: str) -> int:
+    if column not in df:
+        return 0
+    return int(pd.to_numeric(df[column], errors="coerce").fillna(0).sum())
+
+
+def stage_row(stage: str, speaker: str, df: pd.DataFrame, frames_in: int) -> dict:
+    """One summary row from a stage's per-clip outcome table."""
+    ok = df[df["status"] == "ok"]
+    skipped = df[df["status"] == "skipped"]
+    kept_col = {"extract": "n_frames", "align": "frames_kept", "features": "n_frames"}[stage]
+    row = {
+        "stage": stage, "speaker": speaker, "clips_in": len(df), "clips_ok": len(ok), "clips_skipped": len(skipped),
+        "frames_in": frames_in, "frames_kept": _frames(ok, kept_col),
+    }
+    kinds = skipped["kind"] if "kind" in skipped else pd.Series(["error"] * len(skipped))
+    for kind, n in kinds.replace("", "error").value_counts().sort_index().items():
+        row[f"skipped_{kind}"] = int(n)
+    return row
+
+
+def layout_tables(results_dir: str | Path, dataset: str, speakers: list[str]) -> dict[str, dict[str, Path]]:
+    """The outcome tables of ``speakers`` in the workflow's layout below ``results_dir``."""
+    res = Path(results_dir)
+    return {
+        spk: {
+            "extract": res / "interim" / dataset / spk / "extract.tsv",
+            "align": res / "interim" / dataset / spk / "align.tsv",
+            "features": res / "features" / dataset / f"{spk}.tsv",
+        }
+        for spk in speakers
+    }
+
+
+def run(tables: dict[str, dict[str, str | Path]], out_tsv: str | Path, log_file=None) -> Path:
+    """Write the summary.
+
+    Args:
+        tables: ``{speaker: {stage: per-clip outcome TSV}}`` for the stages of :data:`STAGES`.
+        out_tsv: the summary TSV (written atomically).
+
+    Raises:
+        FileNotFoundError: a table is missing.
+    """
+    log = get_logger("summary", log_file)
+    rows = []
+    for speaker, paths in tables.items():
+        frames_in = None  # the frames of the clips the previous stage passed on
+        for stage in STAGES:
+            df = pd.read_csv(paths[stage], sep="\t", dtype=str, keep_default_na=False)
+            row = stage_row(stage, speaker, df, frames_in or 0)
+            if frames_in is None:  # extract cannot count the frames of clips it cannot read
+                row["frames_in"] = row["frames_kept"]
+            rows.append(row)
+            frames_in = row["frames_kept"]
+            log.info("%s %s: %d clips in, %d ok, %d skipped; %d of %d frames kept", stage, speaker,
+                     row["clips_in"], row["clips_ok"], row["clips_skipped"], row["frames_kept"], row["frames_in"])
+    table = pd.DataFrame(rows)
+    totals = table.groupby("stage", sort=False).sum(numeric_only=True).reset_index()
+    totals.insert(1, "speaker", "all")
+    table = pd.concat([table, totals], ignore_index=True)
+    skip_cols = sorted(c for c in table.columns if c.startswith("skipped_"))
+    table[skip_cols] = table[skip_cols].fillna(0).astype(int)
+    return write_table(table, out_tsv)
