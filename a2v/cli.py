@@ -30,6 +30,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", help="also write the log to this file")
 
 
+def cmd_download(args) -> None:
+    from a2v.stages import download
+
+    download.run(_config(args), args.dataset, args.out, args.log)
+
+
 def cmd_ingest(args) -> None:
     from a2v.stages import ingest
 
@@ -111,6 +117,12 @@ def cmd_generate(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="a2v", description="audio-driven talking-face pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="fetch a dataset's sources (resumable, retried, sha256-verified) and write its manifest")
+    _add_common(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="manifest.tsv (resources/<dataset>/manifest.tsv)")
+    p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("ingest", help="index a dataset (folder, archive or URL)")
     _add_common(p)

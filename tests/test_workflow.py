@@ -22,7 +22,7 @@ from a2v.io.audio import load_audio
 from a2v.io.video import probe_video, read_frames
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-STAGES = {"ingest", "extract", "align", "features", "select", "train", "generate_test", "evaluate"}
+STAGES = {"download", "ingest", "extract", "align", "features", "select", "train", "generate_test", "evaluate"}
 
 
 def _snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

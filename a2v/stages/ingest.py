@@ -1,4 +1,8 @@
-"""Stage 1, ingest: resolve a dataset's source (folder, archive or URL) and index its clips."""
+"""Stage 1, ingest: find a dataset's corpus folder and index its clips.
+
+URLs are fetched beforehand by the ``download`` stage (:mod:`a2v.stages.download`); ingest
+itself does no network I/O: it uses the configured folder, or the folder the download stage
+unpacked under ``resources/<dataset>/`` (a local archive is unpacked here if need be)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 from a2v.datasets.record import write_index
 from a2v.datasets.registry import make_adapter
-from a2v.datasets.source import resolve_source
+from a2v.datasets.source import dataset_speakers, resolve_source
 from a2v.stages.common import get_logger
 
 
@@ -16,15 +20,16 @@ def run(config: dict, dataset: str, out_index: str | Path, log_file: str | Path 
     The speakers indexed are ``datasets.<dataset>.speakers`` plus ``unseen_speakers``.
 
     Raises:
-        A2VError: unreachable source, unsafe archive, missing speaker folder, or no clip found.
+        A2VError: a URL source not downloaded yet (run the download stage), unsafe archive,
+            missing speaker folder, or no clip found.
     """
     log = get_logger("ingest", log_file)
     ds = config["datasets"][dataset]
     cache = Path(config["resources_dir"]) / dataset
-    root = resolve_source(ds["source"], cache, ds.get("sha256"))
+    speakers = dataset_speakers(ds)
+    root = resolve_source(ds["source"], cache, ds.get("sha256"), speakers, offline=True, log=log)
     log.info("dataset %s: corpus folder %s", dataset, root)
     adapter = make_adapter(ds["adapter"], root, dataset, **ds.get("options", {}))
-    speakers = list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
     records = adapter.clips(speakers)
     for path in getattr(adapter, "ignored", []):
         log.warning("ignored %s: does not follow the %s naming scheme, or its companion file is unusable", path, ds["adapter"])

@@ -4,6 +4,7 @@ import shlex
 import sys
 
 RESULTS = config.get("results_dir", "results")
+RESOURCES = config.get("resources_dir", "resources")  # downloads and unpacked corpora
 PY = shlex.quote(sys.executable)
 # Every a2v call gets the config files Snakemake merged, in Snakemake's order: the Snakefile's
 # configfile first, then each --configfile (later files override earlier ones).
@@ -43,3 +44,17 @@ def previous_checkpoint(wildcards):
     """[] for phase 1; else the previous phase's checkpoint (the phase starts from it)."""
     k = int(wildcards.phase)
     return [f"{RESULTS}/{wildcards.exp}/phase{k - 1}/checkpoint.pt"] if k > 1 else []
+
+
+def dataset_speakers(dataset):
+    ds = config["datasets"][dataset]
+    return list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
+
+
+def stage_tables(wildcards):
+    spk = dataset_speakers(wildcards.dataset)
+    return {
+        "extract": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.tsv", dataset=wildcards.dataset, speaker=spk),
+        "align": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/align.tsv", dataset=wildcards.dataset, speaker=spk),
+        "features": expand(f"{RESULTS}/features/{{dataset}}/{{speaker}}.tsv", dataset=wildcards.dataset, speaker=spk),
+    }

@@ -25,20 +25,6 @@ rule features:
         " --out {output.shard} --summary {output.summary} 2> {log}"
 
 
-def dataset_speakers(dataset):
-    ds = config["datasets"][dataset]
-    return list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
-
-
-def stage_tables(wildcards):
-    spk = dataset_speakers(wildcards.dataset)
-    return {
-        "extract": expand(rules.extract.output.summary, dataset=wildcards.dataset, speaker=spk),
-        "align": expand(rules.align.output.summary, dataset=wildcards.dataset, speaker=spk),
-        "features": expand(rules.features.output.summary, dataset=wildcards.dataset, speaker=spk),
-    }
-
-
 # Clips and frames in / kept / skipped (by cause) per stage and speaker (a2v/stages/summary.py).
 rule preprocess_summary:
     input:
@@ -48,6 +34,8 @@ rule preprocess_summary:
     log:
         f"{RESULTS}/logs/preprocess_summary/{{dataset}}.log",
     localrule: True
+    conda:
+        "../envs/preprocess.yaml"
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
