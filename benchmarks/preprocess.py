@@ -19,6 +19,11 @@ Usage::
     python benchmarks/preprocess.py [--clips 300] [--crop 256] [--source ../shared/data/grid]
                                     [--naive-clips 40] [--profile]
 
+It also measures what tracking costs in accuracy: the mean distance between the landmarks of the
+tracked path and those of detection on every frame (same upsampling), in pixels and in
+inter-ocular distances, over the naive subset.
+
+OpenCV runs single-threaded, as in the workflow's stage processes (``a2v.cli``).
 ``--profile`` prints the top functions by internal time (cProfile) of the end-to-end run.
 """
 
@@ -103,29 +108,25 @@ def run_stages(config: dict, out: Path) -> tuple[dict[str, Timer], int]:
     return timers, n_frames
 
 
-def naive_landmarks(corpus: Path, n_clips: int, upsample: int) -> tuple[Timer, Timer, int]:
-    """Decode + (detect and predict on every frame); returns (decode timer, landmark timer, frames)."""
+def time_landmarks(corpus: Path, n_clips: int, detect_every: int, upsample: int) -> tuple[Timer, int, list[np.ndarray]]:
+    """Landmarks of the first ``n_clips`` clips (decoding not timed); returns the timer, the
+    frames and the landmarks of each clip."""
     from a2v.face.landmarks import DlibBackend
     from a2v.io.video import read_frames
 
-    backend = DlibBackend(detect_every=1, upsample=upsample)
-    clips = sorted((corpus / "s1").glob("*.mpg"))[:n_clips]
-    n = 0
-    dec = Timer()
-    dec.wall = dec.cpu = 0.0
-    lm = Timer()
-    lm.wall = lm.cpu = 0.0
-    for clip in clips:
+    backend = DlibBackend(detect_every=detect_every, upsample=upsample)
+    total = Timer()
+    total.wall = total.cpu = 0.0
+    n, found = 0, []
+    for clip in sorted((corpus / "s1").glob("*.mpg"))[:n_clips]:
+        frames = read_frames(clip)
         with Timer() as t:
-            frames = read_frames(clip)
-        dec.wall += t.wall
-        dec.cpu += t.cpu
-        with Timer() as t:
-            backend(frames)
-        lm.wall += t.wall
-        lm.cpu += t.cpu
+            landmarks, _ = backend(frames)
+        total.wall += t.wall
+        total.cpu += t.cpu
         n += len(frames)
-    return dec, lm, n
+        found.append(landmarks)
+    return total, n, found
 
 
 def row(name: str, n: int, t: Timer) -> str:
@@ -143,6 +144,9 @@ def main(argv=None) -> None:
     ap.add_argument("--naive-upsample", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
+    import cv2
+
+    cv2.setNumThreads(1)  # as a2v.cli does for the stage processes
 
     work = Path(tempfile.mkdtemp(prefix="a2v_bench_pre_"))
     try:
@@ -163,8 +167,10 @@ def main(argv=None) -> None:
             prof.disable()
         header = f"{'stage':<34} {'frames':>7} {'wall (s)':>9} {'frames/s':>10} {'frames/s/core':>14} {'cores':>6}"
         print(header)
+        print(f"{'ingest (index only)':<34} {n:>7d} {timers['ingest'].wall:>9.2f}")
         for name, t in timers.items():
-            print(row(name, n, t))
+            if name != "ingest":
+                print(row(name, n, t))
         e2e = Timer()
         e2e.wall = sum(t.wall for t in timers.values())
         e2e.cpu = sum(t.cpu for t in timers.values())
@@ -173,26 +179,21 @@ def main(argv=None) -> None:
         print(f"# shard {shard.stat().st_size / 2**20:.1f} MiB = {shard.stat().st_size / n / 1024:.0f} KiB/frame")
 
         nn = min(args.naive_clips, n_clips)
-        dec, lm, n_naive = naive_landmarks(corpus, nn, args.naive_upsample)
-        ours_dec, ours_lm, _ = (None, None, None)
-        from a2v.face.landmarks import DlibBackend
-
-        ours_backend = DlibBackend(detect_every=args.detect_every, upsample=args.upsample)
-        from a2v.io.video import read_frames
-
-        ours_lm = Timer()
-        ours_lm.wall = ours_lm.cpu = 0.0
-        for clip in sorted((corpus / "s1").glob("*.mpg"))[:nn]:
-            frames = read_frames(clip)
-            with Timer() as t:
-                ours_backend(frames)
-            ours_lm.wall += t.wall
-            ours_lm.cpu += t.cpu
+        ours_lm, n_naive, tracked = time_landmarks(corpus, nn, args.detect_every, args.upsample)
+        same_lm, _, detected = time_landmarks(corpus, nn, 1, args.upsample)
+        naive_lm, _, _ = time_landmarks(corpus, nn, 1, args.naive_upsample)
         print(f"# landmarks only, {nn} clips ({n_naive} frames), decoding excluded:")
         print(row(f"ours (detect every {args.detect_every}, up {args.upsample})", n_naive, ours_lm))
-        print(row(f"naive dlib (every frame, up {args.naive_upsample})", n_naive, lm))
-        print(row("naive dlib (every frame, up 0)" if args.naive_upsample else "-", n_naive,
-                  naive_landmarks(corpus, nn, 0)[1]) if args.naive_upsample else "")
+        print(row(f"naive dlib (every frame, up {args.upsample})", n_naive, same_lm))
+        if args.naive_upsample != args.upsample:
+            print(row(f"naive dlib (every frame, up {args.naive_upsample})", n_naive, naive_lm))
+        a, b = np.concatenate(tracked), np.concatenate(detected)
+        both = np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=(1, 2))
+        dist = np.linalg.norm(a[both] - b[both], axis=-1).mean(axis=1)
+        iod = np.linalg.norm(b[both, 36:42].mean(1) - b[both, 42:48].mean(1), axis=-1)
+        print(f"# tracking vs detection on every frame: {dist.mean():.2f} px mean landmark distance "
+              f"(95th percentile {np.percentile(dist, 95):.2f} px), {np.mean(dist / iod):.4f} inter-ocular distances, "
+              f"{int(both.sum())} frames with a face in both, {int((~both).sum())} in one only")
 
         # End to end with the naive landmark path, on the naive subset.
         sub = make_corpus(args.source, nn, work / "corpus_naive")
@@ -204,8 +205,8 @@ def main(argv=None) -> None:
         print(f"# end to end with the naive landmark path (detect every frame, up {args.naive_upsample}), {nn} clips:")
         print(row("end to end (naive)", n_e2e, naive_e2e))
         ratio = (n / e2e.cpu) / (n_e2e / naive_e2e.cpu)
-        print(f"# end to end, ours / naive (frames/s/core): {ratio:.2f}x; "
-              f"landmarks, ours / naive: {(n_naive / ours_lm.cpu) / (n_naive / lm.cpu):.2f}x")
+        print(f"# end to end, ours / naive (frames/s/core): {ratio:.2f}x; landmarks, ours / naive: "
+              f"{naive_lm.cpu / ours_lm.cpu:.2f}x (up {args.naive_upsample}), {same_lm.cpu / ours_lm.cpu:.2f}x (up {args.upsample})")
         if args.profile:
             print("# top functions by internal time (ours, end to end)")
             pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(20)
