@@ -21,7 +21,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/snakemake results/man_grid/metrics.csv --cores $(CORES) --configfile config/demo.yaml
+	$(VENV)/bin/snakemake results/man_grid/metrics.csv results/grid/preprocess_summary.tsv --cores $(CORES) --configfile config/demo.yaml
 	@cat results/man_grid/metrics.csv
 
 test: install
