@@ -40,6 +40,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from a2v.features.shard import ShardReader, heatmaps_to_float
+from a2v.features.windows import frames_to_tensor
 
 REFERENCES = ("random", "first")
 N_PREV = 5
@@ -159,12 +160,6 @@ def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
     f = flow.astype(np.float32).transpose(0, 2, 3, 1)  # (T, s, s, 2)
     out = np.stack([cv2.resize(x, (size, size), interpolation=interp) for x in f]) * (size / s)
     return out.transpose(0, 3, 1, 2).astype(flow.dtype)
-
-
-def _to_chw(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(..., H, W, 3)`` → float ``(..., 3, H, W)`` in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
-    return t.movedim(-1, -3)
 
 
 class FrameDataset(Dataset):
@@ -298,7 +293,7 @@ class FrameDataset(Dataset):
                 "energy_bin": np.int64(shard.read(clip_id, "energy_bin", t)),
             }
             heat = heatmaps_to_float(shard.read(clip_id, "heatmaps", t)) if self.motion == "keypoints" else None
-        img = _to_chw(frames)  # (7, 3, S, S)
+        img = frames_to_tensor(frames)  # (7, 3, S, S)
         sample = {
             "reference": img[-1],
             "target": img[-2],
