@@ -25,6 +25,7 @@ from a2v.losses import (
     g_adversarial,
     lower_half_l1,
 )
+from a2v.models.partial_conv import PartialConv2d, validity_mask
 from a2v.models import (
     AudioAffine1D,
     CAMLayer,
@@ -82,18 +83,40 @@ def _small(size: int, **kw) -> ManConfig:
 
 
 # ---------------------------------------------------------------------------------------- blocks
-@pytest.mark.parametrize("variant", ["conv2d", "conv2d_eca"])
-def test_video_affine_resizes_condition(clip, variant):
+@pytest.mark.parametrize("variant", ["conv2d", "partial_conv2d", "conv2d_eca"])
+@pytest.mark.parametrize("size", [16, 32])
+def test_video_affine_resizes_condition(clip, variant, size):
     x = _batch(clip, 64)
-    net = VideoAffine2D(3, 12, hidden=8, variant=variant)
-    gamma, beta = net(x["reference"], (16, 16))
-    assert gamma.shape == beta.shape == (B, 12, 16, 16)
-    assert gamma.dtype == torch.float32
+    for cond, sparse in ((x["reference"], False), (x["flow"], True)):
+        net = VideoAffine2D(cond.shape[1], 12, hidden=8, variant=variant, sparse=sparse)
+        gamma, beta = net(cond, (size, size))
+        assert gamma.shape == beta.shape == (B, 12, size, size)
+        assert gamma.dtype == torch.float32 and torch.isfinite(gamma).all()
 
 
 def test_video_affine_rejects_unknown_variant():
-    with pytest.raises(ValueError, match="conv2d, conv2d_eca"):
-        VideoAffine2D(3, 8, variant="partial_conv2d")
+    with pytest.raises(ValueError, match="conv2d, partial_conv2d, conv2d_eca"):
+        VideoAffine2D(3, 8, variant="gated_conv2d")
+
+
+def test_partial_conv_known_values(clip):
+    """Liu et al. 2018 Eq. 1–2: interior = plain conv; borders re-weighted by sum(1)/sum(M); holes → 0."""
+    x = _batch(clip, 64)["reference"]
+    conv = PartialConv2d(3, 4, 3, padding=1)
+    y, mask = conv(x)
+    plain = torch.nn.functional.conv2d(x, conv.weight, None, padding=1)
+    assert torch.allclose(y[..., 1:-1, 1:-1], plain[..., 1:-1, 1:-1] + conv.bias.view(1, -1, 1, 1), atol=1e-5)
+    # a corner sees 4 of the 9 window positions → scaled by 9/4 (partial-convolution padding)
+    assert torch.allclose(y[..., 0, 0], plain[..., 0, 0] * 9 / 4 + conv.bias, atol=1e-5)
+    assert mask.shape == (B, 1, 64, 64) and bool((mask == 1).all())
+    # the motion modality: holes where the real Farnebäck flow is ~0
+    flow = _batch(clip, 64)["flow"]
+    m = validity_mask(flow, eps=0.05)
+    assert 0 < m.mean() < 1, "a real flow field has both moving and still pixels"
+    y, m2 = PartialConv2d(2, 4, 3, padding=1)(flow, m)
+    assert bool((y[m2.expand_as(y) == 0] == 0).all()) and bool((m2 >= m).all())  # holes shrink by one pixel
+    with pytest.raises(ValueError, match="mask"):
+        conv(x, torch.ones(B, 3, 64, 64))
 
 
 @pytest.mark.parametrize("variant", ["conv1d", "lstm"])
@@ -177,6 +200,22 @@ def test_generator_shapes(clip, size, motion):
     assert len(gen.blocks) == 8 and cfg.block_levels()[-1] == cfg.n_levels - 1
 
 
+@pytest.mark.parametrize("video_branch", ["conv2d", "partial_conv2d", "conv2d_eca"])
+@pytest.mark.parametrize("audio_branch", ["conv1d", "lstm"])
+def test_table2_branch_variants_train(clip, video_branch, audio_branch):
+    """Every MAN Table-2 extractor pair builds, runs and back-propagates into its γ/β nets."""
+    x = _batch(clip, 64)
+    gen = ManGenerator(_small(64, video_branch=video_branch, audio_branch=audio_branch))
+    out = gen(x["reference"], x["flow"], x["mfcc"], x["mel"], x["f0_bin"], x["energy_bin"])
+    assert out["frame"].shape == (B, 3, 64, 64) and torch.isfinite(out["frame"]).all()
+    out["frame"].mean().backward()
+    branch = gen.blocks[3].norm_0.branches
+    assert branch["flow"].variant == video_branch and branch["mel"].variant == audio_branch
+    for name in ("image", "flow", "mel", "pitch", "energy"):
+        grads = [p.grad for p in branch[name].parameters() if p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), name
+
+
 def test_generator_default_branches_and_ablation(clip):
     x = _batch(clip, 64)
     cfg = _small(64, use_motion=False, use_pitch=False, use_energy=False)  # Table 3 "BM + mel" without OFP
@@ -204,8 +243,9 @@ def test_config_validation_and_schedule():
     assert cfg.level_channels() == [512, 512, 512, 512, 256, 128, 64]
     assert ManConfig(image_size=64).block_levels() == [0, 0, 1, 1, 2, 3, 3, 4]
     assert ManConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="partial_conv2d"):
-        ManConfig(video_branch="partial_conv2d")
+    assert ManConfig(video_branch="partial_conv2d").video_branch == "partial_conv2d"
+    with pytest.raises(ValueError, match="video_branch"):
+        ManConfig(video_branch="gated_conv2d")
     with pytest.raises(ValueError):
         ManConfig(image_size=96)
     with pytest.raises(ValueError, match="unknown model keys"):
@@ -287,5 +327,5 @@ def test_zero_weight_skips_terms(clip):
     assert set(DiscriminatorLoss({"adv": 1.0, "cam": 0.0})(d_real, d_fake)) == {"adv", "total"}
     assert torch.isclose(feature_matching(d_real, d_real), torch.tensor(0.0))
     with pytest.raises(ValueError, match="perceptual"):
-        GeneratorLoss({"perceptual": 1.0})
-    assert "perceptual" not in LOSS_KEYS
+        GeneratorLoss({"perceptual": 1.0})  # weighted but no network given
+    assert "perceptual" in LOSS_KEYS

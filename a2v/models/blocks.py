@@ -18,8 +18,10 @@ a2v choices (the paper is silent or vague):
   plain by default, as in SPADE (``spectral=True`` adds it).
 * **Parameter-free normalisation** is ``BatchNorm2d(affine=False)`` (the paper uses synchronized
   BatchNorm; for multi-GPU runs convert with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``).
-* **Partial convolution** (the paper's third 2-D variant, worst in its Table 2) is not
-  implemented: asking for ``"partial_conv2d"`` raises ``ValueError``.
+* **Partial convolution** (``"partial_conv2d"``, Liu et al. 2018; MAN Table 2): the image
+  modality is fully valid (so it acts as partial-convolution-based padding); for the motion
+  modality (flow, heatmaps) the holes are the pixels where every channel is ~0
+  (:func:`a2v.models.partial_conv.validity_mask`), and γ/β are 0 where no valid pixel is near.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-VIDEO_BRANCHES = ("conv2d", "conv2d_eca")
+from a2v.models.partial_conv import PartialConv2d, validity_mask
+
+VIDEO_BRANCHES = ("conv2d", "partial_conv2d", "conv2d_eca")
 """Supported γ/β extractors for spatial (video) modalities."""
 
 AUDIO_BRANCHES = ("conv1d", "lstm")
@@ -106,34 +110,51 @@ class VideoAffine2D(nn.Module):
     """γ/β maps from a spatial modality (image, optical flow, keypoint heatmaps) — MAN supp. Fig. 5.
 
     ``cond`` is resized to the normalised feature map's size, then
-    ``conv3×3 → ReLU [→ ECA] → {conv3×3 → γ, conv3×3 → β}``.
+    ``conv3×3 → ReLU [→ ECA] → {conv3×3 → γ, conv3×3 → β}``; with ``"partial_conv2d"`` every
+    conv is a :class:`~a2v.models.partial_conv.PartialConv2d` and the mask travels with it.
 
     Args:
         in_channels: channels of the modality input (3 image, 2 flow, 15 heatmaps).
         norm_channels: channels C of the feature map being modulated.
         hidden: channels of the shared hidden layer.
-        variant: ``"conv2d"`` or ``"conv2d_eca"`` (MAN Table 2); anything else → ``ValueError``.
+        variant: ``"conv2d"``, ``"partial_conv2d"`` or ``"conv2d_eca"`` (MAN Table 2); anything
+            else → ``ValueError``.
         spectral: spectral norm on the convs.
+        sparse: for ``"partial_conv2d"``: the holes are where ``cond`` is ~0 in every channel
+            (motion inputs); ``False`` → every pixel valid (the image).
 
     Forward:
         ``cond (B, in_channels, h, w)``, ``size (H, W)`` → ``(γ, β)`` each ``(B, C, H, W)``.
     """
 
-    def __init__(self, in_channels: int, norm_channels: int, hidden: int = 128, variant: str = "conv2d_eca", spectral: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        norm_channels: int,
+        hidden: int = 128,
+        variant: str = "conv2d_eca",
+        spectral: bool = False,
+        sparse: bool = False,
+    ):
         super().__init__()
         if variant not in VIDEO_BRANCHES:
-            raise ValueError(
-                f"unknown video branch {variant!r}; supported: {', '.join(VIDEO_BRANCHES)} "
-                "(partial_conv2d is not implemented in a2v)"
-            )
+            raise ValueError(f"unknown video branch {variant!r}; supported: {', '.join(VIDEO_BRANCHES)}")
         self.variant = variant
-        self.shared = nn.Sequential(_maybe_sn(nn.Conv2d(in_channels, hidden, 3, padding=1), spectral), nn.ReLU(inplace=True))
+        self.sparse = sparse
+        conv = PartialConv2d if variant == "partial_conv2d" else nn.Conv2d
+        self.shared = _maybe_sn(conv(in_channels, hidden, 3, padding=1), spectral)
         self.eca = ECA(hidden) if variant == "conv2d_eca" else nn.Identity()
-        self.gamma = _maybe_sn(nn.Conv2d(hidden, norm_channels, 3, padding=1), spectral)
-        self.beta = _maybe_sn(nn.Conv2d(hidden, norm_channels, 3, padding=1), spectral)
+        self.gamma = _maybe_sn(conv(hidden, norm_channels, 3, padding=1), spectral)
+        self.beta = _maybe_sn(conv(hidden, norm_channels, 3, padding=1), spectral)
 
     def forward(self, cond: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.eca(self.shared(resize_to(cond, size)))
+        cond = resize_to(cond, size)
+        if self.variant == "partial_conv2d":
+            mask = validity_mask(cond) if self.sparse else None
+            h, mask = self.shared(cond, mask)
+            h = F.relu(h)
+            return self.gamma(h, mask)[0], self.beta(h, mask)[0]
+        h = self.eca(F.relu(self.shared(cond)))
         return self.gamma(h), self.beta(h)
 
 
@@ -210,11 +231,13 @@ class ModalitySpec:
             ``mel``, ``pitch``, ``energy``).
         kind: ``"video"`` (spatial ``(B, C, H, W)`` input) or ``"audio"`` (``(B, F)`` vector).
         channels: input channels (video) or features F (audio).
+        sparse: a video modality whose ~0 pixels are holes (motion), for partial convolution.
     """
 
     name: str
     kind: str
     channels: int
+    sparse: bool = False
 
 
 class MANBlock(nn.Module):
@@ -228,7 +251,7 @@ class MANBlock(nn.Module):
         modalities: the modalities, in ρ order.
         video_hidden: hidden width of each :class:`VideoAffine2D`.
         audio_hidden: hidden width of each :class:`AudioAffine1D`.
-        video_branch: ``"conv2d"`` | ``"conv2d_eca"``.
+        video_branch: ``"conv2d"`` | ``"partial_conv2d"`` | ``"conv2d_eca"``.
         audio_branch: ``"conv1d"`` | ``"lstm"``.
         spectral_affine: spectral norm inside the γ/β nets.
 
@@ -258,7 +281,7 @@ class MANBlock(nn.Module):
         branches = {}
         for m in modalities:
             if m.kind == "video":
-                branches[m.name] = VideoAffine2D(m.channels, norm_channels, video_hidden, video_branch, spectral_affine)
+                branches[m.name] = VideoAffine2D(m.channels, norm_channels, video_hidden, video_branch, spectral_affine, m.sparse)
             elif m.kind == "audio":
                 branches[m.name] = AudioAffine1D(m.channels, norm_channels, audio_hidden, audio_branch, spectral=spectral_affine)
             else:

@@ -68,7 +68,8 @@ class ManConfig:
         motion: ``"flow"`` (MAN-optical) or ``"keypoints"`` (MAN-keypoint).
         n_keypoints: heatmap channels for ``motion="keypoints"`` (15).
         heatmap_size: heatmap side (96).
-        video_branch: γ/β net for image and motion, ``"conv2d"`` | ``"conv2d_eca"`` (paper best).
+        video_branch: γ/β net for image and motion, ``"conv2d"`` | ``"partial_conv2d"`` |
+            ``"conv2d_eca"`` (paper best).
         audio_branch: γ/β net for mel/pitch/energy, ``"conv1d"`` | ``"lstm"`` (paper best).
         video_hidden: hidden width of each video γ/β net (SPADE: 128).
         audio_hidden: hidden width of each audio γ/β net.
@@ -114,9 +115,7 @@ class ManConfig:
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {MOTIONS}, got {self.motion!r}")
         if self.video_branch not in VIDEO_BRANCHES:
-            raise ValueError(
-                f"video_branch must be one of {VIDEO_BRANCHES} (partial_conv2d is not implemented), got {self.video_branch!r}"
-            )
+            raise ValueError(f"video_branch must be one of {VIDEO_BRANCHES}, got {self.video_branch!r}")
         if self.audio_branch not in AUDIO_BRANCHES:
             raise ValueError(f"audio_branch must be one of {AUDIO_BRANCHES}, got {self.audio_branch!r}")
         if self.n_res_blocks < self.n_levels:
@@ -157,7 +156,7 @@ class ManConfig:
         """The MAN modalities in ρ order (image, motion, mel, pitch, energy — those switched on)."""
         mods = [ModalitySpec("image", "video", 3)]
         if self.use_motion:
-            mods.append(ModalitySpec(self.motion, "video", self.motion_channels))
+            mods.append(ModalitySpec(self.motion, "video", self.motion_channels, sparse=True))
         if self.use_mel:
             mods.append(ModalitySpec("mel", "audio", self.mel_dim))
         if self.use_pitch:
