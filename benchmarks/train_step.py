@@ -2,8 +2,9 @@
 
 Builds a temporary feature shard of clips of ``resources/grid_sample/s1`` with the pipeline's own
 stages (aligned crops of ``--size`` pixels, :func:`a2v.stages.preprocess.build_shards`), draws batches with the training :class:`FrameDataset`, and times
-:class:`a2v.training.loop.TrainStep` with every loss on (adv, l1_lower, fm, cam, flow_mse),
-the discriminator on and predicted motion — the costliest phase.
+:class:`a2v.training.loop.TrainStep` with every loss on (adv, l1_lower, fm, perceptual, cam,
+flow_mse / keypoint_mse), the discriminator on and predicted motion — the costliest phase.
+The perceptual VGG is ``--perceptual`` (``vgg16_hed`` offline by default; ``none`` leaves it out).
 
 Prints G+D steps per second, seconds per step, peak memory (CPU: max RSS of this process from
 ``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``) and parameter counts.
@@ -11,6 +12,8 @@ Prints G+D steps per second, seconds per step, peak memory (CPU: max RSS of this
 Usage::
 
     python benchmarks/train_step.py --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
+        [--perceptual vgg16_hed|vgg19_imagenet|none] [--motion flow|keypoints]
+        [--video-branch conv2d|partial_conv2d|conv2d_eca] [--audio-branch conv1d|lstm]
 
 Presets: ``paper`` = :class:`ManConfig` defaults (base 64, max 512, γ/β hidden 128/64; D base 64,
 3 scales); ``cpu`` = the small configuration for CPU runs (base 16, max 128, hidden 32/32,
@@ -88,22 +91,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--clips", default="bgbn8n,lgbgzp")
+    ap.add_argument("--perceptual", default="vgg16_hed", choices=["vgg16_hed", "vgg19_imagenet", "none"])
+    ap.add_argument("--motion", default="flow", choices=["flow", "keypoints"])
+    ap.add_argument("--video-branch", default="conv2d_eca", choices=["conv2d", "partial_conv2d", "conv2d_eca"])
+    ap.add_argument("--audio-branch", default="lstm", choices=["conv1d", "lstm"])
     args = ap.parse_args(argv)
 
     from a2v.models.man import count_parameters
     from a2v.training.config import parse_config
     from a2v.training.checkpoint import build_models
     from a2v.training.data import FrameDataset, StepBatchSampler, fit_normalizer
+    from a2v.losses.perceptual import build_perceptual
     from a2v.training.loop import TrainStep
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     preset = PRESETS[args.preset]
+    losses = {"perceptual": 10.0} if args.perceptual != "none" else {}
     config = {
-        "model": {**preset["model"], "image_size": args.size},
+        "model": {
+            **preset["model"],
+            "image_size": args.size,
+            "motion": args.motion,
+            "video_branch": args.video_branch,
+            "audio_branch": args.audio_branch,
+        },
         "training": {"batch_size": args.batch},
-        "phases": [{"name": "bench", "steps": args.warmup + args.steps, "motion_source": "predicted"}],
+        "phases": [{"name": "bench", "steps": args.warmup + args.steps, "motion_source": "predicted", "losses": losses}],
     }
     parsed = parse_config(config)
     torch.manual_seed(0)
@@ -114,13 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = parsed.training
     opt_g = torch.optim.Adam(list(G.parameters()) + list(P.parameters()), lr=tcfg.lr, betas=tcfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=tcfg.lr, betas=tcfg.betas)
-    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device)
+    perceptual = None
+    if args.perceptual != "none":
+        perceptual = build_perceptual({"backbone": args.perceptual, "download": False}).to(device)
+        print(f"perceptual: {perceptual.info.describe()}", file=sys.stderr)
+    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device, perceptual)
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
         clips = [(str(shard), c) for c in args.clips.split(",")]
-        dataset = FrameDataset(clips, fit_normalizer(clips), args.size, "flow", "random", cache=True)
+        dataset = FrameDataset(clips, fit_normalizer(clips), args.size, args.motion, "random", cache=True)
         print(f"data: {len(dataset)} real frames at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
         batches = list(loader)
@@ -139,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     n_g, n_d, n_p = (count_parameters(m) for m in (G, D, P))
     print(
         f"preset={args.preset} size={args.size} batch={args.batch} device={device} threads={torch.get_num_threads()} "
+        f"motion={args.motion} branches={args.video_branch}+{args.audio_branch} perceptual={args.perceptual} "
         f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, "
         f"{args.batch * args.steps / dt:.1f} frames/s); peak memory {_peak_memory_mb(device):.0f} MiB "
         f"({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "

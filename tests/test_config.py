@@ -19,6 +19,46 @@ def test_real_and_demo_configs_validate(repo):
     assert exp["training"]["lr"] == 0.002 and exp["training"]["betas"] == [0.0, 0.9]
 
 
+# MAN Tables 1–3 → (motion, video branch, audio branch, modalities in ρ order)
+PAPER_EXPERIMENTS = {
+    "man_grid": ("flow", "conv2d_eca", "lstm", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_keypoint_grid": ("keypoints", "conv2d_eca", "lstm", ["image", "keypoints", "mel", "pitch", "energy"]),
+    "man_t2_conv2d_conv1d_grid": ("flow", "conv2d", "conv1d", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t2_partialconv2d_conv1d_grid": ("flow", "partial_conv2d", "conv1d", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t2_conv2deca_conv1d_grid": ("flow", "conv2d_eca", "conv1d", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t2_conv2d_lstm_grid": ("flow", "conv2d", "lstm", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t2_partialconv2d_lstm_grid": ("flow", "partial_conv2d", "lstm", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t2_conv2deca_lstm_grid": ("flow", "conv2d_eca", "lstm", ["image", "flow", "mel", "pitch", "energy"]),
+    "man_t3_base_grid": ("flow", "conv2d_eca", "lstm", ["image"]),
+    "man_t3_ofp_mel_grid": ("flow", "conv2d_eca", "lstm", ["image", "flow", "mel"]),
+    "man_t3_ofp_mel_pitch_grid": ("flow", "conv2d_eca", "lstm", ["image", "flow", "mel", "pitch"]),
+    "man_t3_ofp_mel_pitch_energy_grid": ("flow", "conv2d_eca", "lstm", ["image", "flow", "mel", "pitch", "energy"]),
+}
+
+
+def test_paper_experiments_are_in_config(repo):
+    from a2v.training.config import parse_config
+
+    full = load_config([repo / "config/config.yaml"])
+    demo = load_config([repo / "config/config.yaml", repo / "config/demo.yaml"])
+    assert set(full["experiments"]) == set(PAPER_EXPERIMENTS) == set(demo["experiments"])
+    for name, (motion, video, audio, modalities) in PAPER_EXPERIMENTS.items():
+        for config, size in ((full, 256), (demo, 64)):
+            e = experiment(config, name)
+            parsed = parse_config({"model": e["model"], "training": e["training"], "phases": e["phases"]})
+            m = parsed.model
+            assert (m.image_size, m.motion, m.video_branch, m.audio_branch) == (size, motion, video, audio), name
+            assert [s.name for s in m.modalities()] == modalities, name
+            own = "flow_mse" if motion == "flow" else "keypoint_mse"
+            assert all(p.losses[own] == (1.0 if m.use_motion else 0.0) for p in parsed.phases), name
+        # the real run: 10 GRID epochs (MAN supp. §3), the paper's optimiser and the ImageNet VGG19
+        real = parse_config({k: experiment(full, name)[k] for k in ("model", "training", "phases")})
+        assert sum(p.epochs for p in real.phases) == 10
+        assert real.training.lr == 0.002 and real.training.betas == (0.0, 0.9)
+        assert real.training.perceptual["backbone"] == "vgg19_imagenet"
+        assert all(p.losses["perceptual"] > 0 for p in real.phases)
+
+
 def test_bad_config_names_key_and_file(repo, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"preprocess": {"crop_size": 100, "pose_limits": {"yaw": -5, "pitch": 1, "roll": 1}}}))

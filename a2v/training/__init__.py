@@ -5,7 +5,7 @@ Entry point: :func:`a2v.training.loop.train_phase`. Config keys: :mod:`a2v.train
 
 from a2v.training.checkpoint import Models, build_models, load_checkpoint, models_from_checkpoint, save_checkpoint
 from a2v.training.config import ParsedConfig, TrainingConfig, parse_config
-from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, fit_normalizer, open_shard
+from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, count_frames, fit_normalizer, open_shard
 from a2v.training.loop import PhaseState, TrainStep, prepare_phase, resolve_clips, train_phase
 from a2v.training.phases import MOTION_SOURCES, Phase, parse_phase, parse_phases
 
@@ -21,6 +21,7 @@ __all__ = [
     "StepBatchSampler",
     "TrainingConfig",
     "build_models",
+    "count_frames",
     "fit_normalizer",
     "load_checkpoint",
     "models_from_checkpoint",

@@ -17,7 +17,7 @@ top-level sections are ignored here)::
       motion: "flow" | "keypoints" = "flow"
       n_keypoints: int = 15
       heatmap_size: int = 96
-      video_branch: "conv2d" | "conv2d_eca" = "conv2d_eca"
+      video_branch: "conv2d" | "partial_conv2d" | "conv2d_eca" = "conv2d_eca"
       audio_branch: "conv1d" | "lstm" = "lstm"
       video_hidden: int = 128
       audio_hidden: int = 64
@@ -51,9 +51,16 @@ top-level sections are ignored here)::
       cache: bool = true          # hold the training clips in memory
       gan_loss: "original" | "bce" | "hinge" | "lsgan" = "original"
       progress_interval: float = 30.0   # seconds between tqdm refreshes (stderr)
+      perceptual:                 # the VGG of the ``perceptual`` loss (a2v.models.vgg)
+        backbone: "vgg19_imagenet" | "vgg16_hed" = "vgg19_imagenet"
+        weights: str | null = null          # .pth (VGG19, torchvision layout) / .weights.h5 (HED)
+        download: bool = false               # vgg19_imagenet: fetch torchvision's file if not cached
+        layers: list[str] = [relu1_1, relu2_1, relu3_1, relu4_1, relu5_1]
+        layer_weights: list[float] | null = null   # one per layer; null → all 1 (Eq. 5)
     phases:                       # list, at least one; a2v.training.phases.parse_phase
       - name: str = "phase{i}"
-        steps: int                # required, >= 1
+        steps: int                # exactly one of steps (>= 1) and epochs (> 0)
+        epochs: float             # passes over the training frames; steps = ceil(epochs·frames/batch)
         discriminator: bool = true
         motion_source: "ground_truth" | "predicted" = "ground_truth"
         detach_motion: bool = true
@@ -61,9 +68,10 @@ top-level sections are ignored here)::
           adv: float = 1.0        # 0 when discriminator is false
           l1_lower: float = 10.0
           fm: float = 10.0        # 0 when discriminator is false
+          perceptual: float = 0.0 # λ of MAN supp. Eq. 5 (needs training.perceptual weights)
           cam: float = 1.0        # 0 when discriminator is false
-          flow_mse: float = 1.0   # motion "flow" only
-          keypoint_mse: float = 1.0   # motion "keypoints" only
+          flow_mse: float = 1.0   # motion "flow" only (0 when use_motion is false)
+          keypoint_mse: float = 1.0   # motion "keypoints" only (0 when use_motion is false)
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from a2v.losses.adversarial import GAN_LOSSES
+from a2v.losses.perceptual import PERCEPTUAL_KEYS
+from a2v.models.vgg import BACKBONES
 from a2v.models.discriminators import DiscriminatorConfig
 from a2v.models.man import ManConfig
 from a2v.models.predictors import PredictorConfig
@@ -94,8 +104,16 @@ class TrainingConfig:
     cache: bool = True
     gan_loss: str = "original"
     progress_interval: float = 30.0
+    perceptual: dict | None = None
 
     def __post_init__(self):
+        self.perceptual = dict(self.perceptual or {})
+        unknown = sorted(set(self.perceptual) - set(PERCEPTUAL_KEYS))
+        if unknown:
+            raise ValueError(f"training.perceptual: unknown keys {unknown}; known: {list(PERCEPTUAL_KEYS)}")
+        backbone = self.perceptual.get("backbone", "vgg19_imagenet")
+        if backbone not in BACKBONES:
+            raise ValueError(f"training.perceptual.backbone must be one of {BACKBONES}, got {backbone!r}")
         self.betas = tuple(float(b) for b in self.betas)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"training.betas must be two numbers in [0, 1), got {self.betas}")
@@ -144,5 +162,5 @@ def parse_config(config: dict) -> ParsedConfig:
     """
     man, pred, disc = parse_model(config.get("model"))
     training = TrainingConfig.from_dict(config.get("training"))
-    phases = parse_phases(list(config.get("phases") or []), man.motion)
+    phases = parse_phases(list(config.get("phases") or []), man.motion, man.use_motion)
     return ParsedConfig(man, pred, disc, training, phases)

@@ -132,6 +132,25 @@ def fit_normalizer(clips: Sequence[tuple[str | Path, str]]) -> FeatureNormalizer
     return FeatureNormalizer.fit(stream("mfcc"), stream("mel"))
 
 
+def count_frames(clips: Sequence[tuple[str | Path, str]]) -> int:
+    """Total number of frames (training samples) of ``(shard path, clip id)`` pairs, read from shapes only.
+
+    Raises:
+        KeyError: a clip not in its shard.
+    """
+    total = 0
+    for path, ids in _group_by_shard(clips).items():
+        shard = open_shard(path)
+        try:
+            for clip_id in ids:
+                if clip_id not in shard.clip_ids:
+                    raise KeyError(f"{path}: no clip {clip_id!r}")
+                total += int(shard.shape(clip_id, "frames")[0])
+        finally:
+            shard.close()
+    return total
+
+
 def _group_by_shard(clips: Sequence[tuple[str | Path, str]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for path, clip_id in clips:

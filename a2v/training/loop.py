@@ -5,7 +5,7 @@ Config keys read (types and defaults in full in :mod:`a2v.training.config`)::
     model:    ManConfig keys (image_size=256, base_channels=64, max_channels=512,
               channel_mults=null, seed_size=4, n_res_blocks=8, mfcc_shape=[20,13],
               audio_channels=128, mel_dim=256, n_bins=256, motion=flow|keypoints,
-              n_keypoints=15, heatmap_size=96, video_branch=conv2d_eca|conv2d,
+              n_keypoints=15, heatmap_size=96, video_branch=conv2d_eca|conv2d|partial_conv2d,
               audio_branch=lstm|conv1d, video_hidden=128, audio_hidden=64, use_motion=true,
               use_mel=true, use_pitch=true, use_energy=true, flow_scale=null,
               spectral_affine=false, cam_shared_fc=false)
@@ -13,9 +13,11 @@ Config keys read (types and defaults in full in :mod:`a2v.training.config`)::
               discriminator: {n_scales=3, base_channels=64, n_layers=3, max_channels=512, cam=true}
     training: {batch_size=8, lr=0.002, betas=[0.0, 0.9], seed=0, checkpoint_every=500,
                log_every=10, num_workers=0, reference=random|first, cache=true,
-               gan_loss=original|bce|hinge|lsgan, progress_interval=30.0}
-    phases:   [{name="phase{i}", steps (required), losses: {adv=1, l1_lower=10, fm=10, cam=1,
-               flow_mse=1 | keypoint_mse=1}, discriminator=true,
+               gan_loss=original|bce|hinge|lsgan, progress_interval=30.0,
+               perceptual: {backbone=vgg19_imagenet|vgg16_hed, weights=null, download=false,
+               layers=[relu1_1..relu5_1], layer_weights=null}}
+    phases:   [{name="phase{i}", steps | epochs (one required), losses: {adv=1, l1_lower=10,
+               fm=10, perceptual=0, cam=1, flow_mse=1 | keypoint_mse=1}, discriminator=true,
                motion_source=ground_truth|predicted, detach_motion=true}]
 
 One step (MAN §4.2, supp. §2.1):
@@ -26,7 +28,10 @@ One step (MAN §4.2, supp. §2.1):
    prediction — see :mod:`a2v.training.phases`) and the audio features of t.
 3. If the phase has the discriminator: one D update on (real, generated.detach()), each
    concatenated with the reference (``adv`` + ``cam`` terms).
-4. One update of generator + predictor (one Adam) on the weighted G terms and predictor MSE.
+4. One update of generator + predictor (one Adam) on the weighted G terms (the perceptual one
+   through a frozen VGG, :mod:`a2v.models.vgg`) and predictor MSE.
+
+A phase given in ``epochs`` runs ``ceil(epochs · training frames / batch_size)`` steps.
 
 Outputs in ``out_dir``: ``losses.csv`` (``step``, ``g_<term>``, ``g_total``, ``d_<term>``,
 ``d_total``, ``rho_<modality>`` of the first MAN block, ``seconds``), ``last.pt`` every
@@ -55,10 +60,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from a2v.losses.composite import DiscriminatorLoss, GeneratorLoss
+from a2v.losses.perceptual import build_perceptual
 from a2v.models.man import ManConfig, ManGenerator
 from a2v.training.checkpoint import build_models, load_checkpoint, plain, save_checkpoint
 from a2v.training.config import ParsedConfig, parse_config
-from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, fit_normalizer
+from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, count_frames, fit_normalizer
 from a2v.training.phases import Phase
 
 _log = logging.getLogger(__name__)
@@ -151,19 +157,33 @@ class TrainStep:
         phase: the :class:`Phase` (loss weights, discriminator on/off, motion source).
         gan_loss: adversarial form for ``adv`` and ``cam``.
         device: where the batch goes; CUDA → bf16 autocast + channels_last inputs.
+        perceptual: the perceptual loss network (on ``device``), needed when the phase weights
+            ``perceptual``.
 
     Call:
         ``step(batch)`` with a collated :class:`FrameDataset` batch (on any device) →
         ``(g_terms, d_terms)`` dicts of scalar tensors (``d_terms`` empty when D is off).
     """
 
-    def __init__(self, generator, predictor, discriminator, opt_g, opt_d, model: ManConfig, phase: Phase, gan_loss: str, device: torch.device):
+    def __init__(
+        self,
+        generator,
+        predictor,
+        discriminator,
+        opt_g,
+        opt_d,
+        model: ManConfig,
+        phase: Phase,
+        gan_loss: str,
+        device: torch.device,
+        perceptual: torch.nn.Module | None = None,
+    ):
         self.G, self.P, self.D = generator, predictor, discriminator
         self.opt_g, self.opt_d = opt_g, opt_d
         self.man, self.phase = model, phase
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
-        self.g_loss = GeneratorLoss(phase.losses, gan_loss, model.effective_flow_scale)
+        self.g_loss = GeneratorLoss(phase.losses, gan_loss, model.effective_flow_scale, perceptual)
         self.d_loss = DiscriminatorLoss(phase.losses, gan_loss)
         self.d_on = phase.discriminator and bool(self.d_loss.active())
         self.need_d_for_g = any(k in self.g_loss.weights for k in ("adv", "fm", "cam"))
@@ -205,7 +225,8 @@ class TrainStep:
                 d_fake_g = D(fake, ref)
                 if d_real is None:
                     d_real = D(real, ref)
-        g_terms = self.g_loss(fake.float(), real, d_fake_g, d_real, pred, b.get(self.target_key))
+        with self._autocast():  # the perceptual VGG runs in bf16 on CUDA; the terms are float32
+            g_terms = self.g_loss(fake.float(), real, d_fake_g, d_real, pred, b.get(self.target_key))
         self.opt_g.zero_grad(set_to_none=True)
         g_terms["total"].backward()
         self.opt_g.step()
@@ -263,9 +284,9 @@ def prepare_phase(
     parsed = parse_config(config)
     if not 0 <= phase_index < len(parsed.phases):
         raise ValueError(f"phase_index {phase_index} out of range: config has {len(parsed.phases)} phases")
-    phase = parsed.phases[phase_index]
     tcfg, man = parsed.training, parsed.model
     clips = resolve_clips(shard_paths, train_clips)
+    phase = parsed.phases[phase_index].resolved(count_frames(clips), tcfg.batch_size)
     last_path = Path(out_dir) / LAST
     cuda = device.type == "cuda"
     torch.manual_seed(tcfg.seed + 1000 * phase_index)
@@ -344,17 +365,14 @@ def train_phase(
     out_dir.mkdir(parents=True, exist_ok=True)
     final_path, last_path = out_dir / FINAL, out_dir / LAST
     if final_path.exists():
-        phases = parse_config(config).phases
+        parsed = parse_config(config)
         done = load_checkpoint(final_path)
-        if (
-            0 <= phase_index < len(phases)
-            and done.get("complete")
-            and done.get("phase_index") == phase_index
-            and done.get("phase_name") == phases[phase_index].name
-            and done.get("step") == phases[phase_index].steps
-        ):
-            emit(f"[{phases[phase_index].name}] {final_path} is complete; nothing to do")
-            return final_path
+        if 0 <= phase_index < len(parsed.phases) and done.get("complete"):
+            phase = parsed.phases[phase_index]
+            phase = phase.resolved(count_frames(resolve_clips(shard_paths, train_clips)), parsed.training.batch_size)
+            if done.get("phase_index") == phase_index and done.get("phase_name") == phase.name and done.get("step") == phase.steps:
+                emit(f"[{phase.name}] {final_path} is complete; nothing to do")
+                return final_path
 
     st = prepare_phase(config, shard_paths, train_clips, phase_index, out_dir, init_checkpoint, device, log)
     phase, tcfg, man = st.phase, st.parsed.training, st.parsed.model
@@ -362,7 +380,14 @@ def train_phase(
     dataset = FrameDataset(st.clips, st.normalizer, man.image_size, man.motion, tcfg.reference, tcfg.cache)
     sampler = StepBatchSampler(len(dataset), tcfg.batch_size, tcfg.seed, st.start_step, phase.steps)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=tcfg.num_workers, pin_memory=device.type == "cuda")
-    stepper = TrainStep(G, P, D, st.opt_g, st.opt_d, man, phase, tcfg.gan_loss, device)
+    perceptual, perceptual_info = None, None
+    if phase.losses.get("perceptual", 0.0) > 0:
+        perceptual = build_perceptual(tcfg.perceptual).to(device)
+        perceptual_info = perceptual.info.describe()
+        emit(f"[{phase.name}] perceptual loss backbone {perceptual_info}, layers {', '.join(perceptual.vgg.layer_names)}")
+        if perceptual.info.backbone != "vgg19_imagenet":
+            emit(f"[{phase.name}] WARNING: perceptual features are not the paper's ImageNet VGG19 ({perceptual.info.description})")
+    stepper = TrainStep(G, P, D, st.opt_g, st.opt_d, man, phase, tcfg.gan_loss, device, perceptual)
 
     columns = ["step"] + [f"g_{k}" for k in stepper.g_loss.active()] + ["g_total"]
     if stepper.d_on:
@@ -387,6 +412,7 @@ def train_phase(
             "phase_name": phase.name,
             "phase_steps": phase.steps,
             "phase": phase.to_dict(),
+            "perceptual_backbone": perceptual_info,
             "step": step,
             "complete": complete,
             "generator": G.state_dict(),

@@ -17,15 +17,18 @@ Motion source (a2v's choice, documented):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from a2v.losses.composite import LOSS_KEYS, check_weights
 
 MOTION_SOURCES = ("ground_truth", "predicted")
-PHASE_KEYS = ("name", "steps", "losses", "discriminator", "motion_source", "detach_motion")
+PHASE_KEYS = ("name", "steps", "epochs", "losses", "discriminator", "motion_source", "detach_motion")
 
 DEFAULT_WEIGHTS = {"adv": 1.0, "l1_lower": 10.0, "fm": 10.0, "cam": 1.0}
-"""Default weights of the generator terms (predictor MSE default: 1.0 for the model's motion kind)."""
+"""Default weights of the generator terms (predictor MSE default: 1.0 for the model's motion kind
+when the model uses motion; ``perceptual`` default 0: it needs VGG weights, see
+:mod:`a2v.models.vgg`)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,10 @@ class Phase:
 
     Attributes:
         name: label (used in logs and checkpoints).
-        steps: optimisation steps (generator updates) of this phase.
+        steps: optimisation steps (generator updates) of this phase; ``None`` until an
+            ``epochs`` phase is :meth:`resolved` against its training set.
+        epochs: length in passes over the training frames (MAN supp. §3: 10 epochs on GRID and
+            Lombard GRID, 20 CREMA-D, 50 VoxCeleb2), or ``None`` when ``steps`` is given.
         losses: loss name → weight, every key of :data:`a2v.losses.LOSS_KEYS` present.
         discriminator: whether the discriminator is trained and used in this phase.
         motion_source: ``"ground_truth"`` | ``"predicted"``.
@@ -42,17 +48,31 @@ class Phase:
     """
 
     name: str
-    steps: int
+    steps: int | None
     losses: dict = field(default_factory=dict)
     discriminator: bool = True
     motion_source: str = "ground_truth"
     detach_motion: bool = True
+    epochs: float | None = None
+
+    def resolved(self, n_frames: int, batch_size: int) -> "Phase":
+        """This phase with ``steps = ceil(epochs · n_frames / batch_size)`` (unchanged if ``steps`` is set).
+
+        Raises:
+            ValueError: ``n_frames`` or ``batch_size`` < 1.
+        """
+        if self.steps is not None:
+            return self
+        if n_frames < 1 or batch_size < 1:
+            raise ValueError(f"phase {self.name!r}: cannot resolve epochs with {n_frames} frames, batch {batch_size}")
+        return replace(self, steps=max(1, math.ceil(self.epochs * n_frames / batch_size)))
 
     def to_dict(self) -> dict:
         """Plain dict."""
         return {
             "name": self.name,
             "steps": self.steps,
+            "epochs": self.epochs,
             "losses": dict(self.losses),
             "discriminator": self.discriminator,
             "motion_source": self.motion_source,
@@ -60,27 +80,35 @@ class Phase:
         }
 
 
-def parse_phase(d: dict, motion: str, index: int = 0) -> Phase:
+def parse_phase(d: dict, motion: str, index: int = 0, use_motion: bool = True) -> Phase:
     """Validate one ``phases[i]`` entry and fill in defaults.
 
     Defaults: ``name`` ``"phase{index}"``; ``discriminator`` true; ``motion_source``
     ``"ground_truth"``; ``detach_motion`` true; losses ``adv`` 1, ``l1_lower`` 10, ``fm`` 10,
-    ``cam`` 1 (``adv``/``fm``/``cam`` default to 0 when ``discriminator`` is false), and
-    ``flow_mse`` 1 for ``motion="flow"`` / ``keypoint_mse`` 1 for ``motion="keypoints"`` (the
-    other predictor key is 0).
+    ``cam`` 1 (``adv``/``fm``/``cam`` default to 0 when ``discriminator`` is false),
+    ``perceptual`` 0, and ``flow_mse`` 1 for ``motion="flow"`` / ``keypoint_mse`` 1 for
+    ``motion="keypoints"`` (the other predictor key is 0; both 0 when ``use_motion`` is false).
+    Exactly one of ``steps`` and ``epochs`` is given.
 
     Raises:
-        ValueError: unknown keys, non-positive steps, an adversarial term weighted in a phase
-            without discriminator, the other motion kind's predictor loss weighted.
+        ValueError: unknown keys, neither or both of steps/epochs, non-positive length, an
+            adversarial term weighted in a phase without discriminator, the other motion kind's
+            predictor loss weighted, a predictor loss weighted in a model without motion.
     """
     unknown = sorted(set(d) - set(PHASE_KEYS))
     if unknown:
         raise ValueError(f"phase {index}: unknown keys {unknown}; known: {list(PHASE_KEYS)}")
-    if "steps" not in d:
-        raise ValueError(f"phase {index}: 'steps' is required")
-    steps = int(d["steps"])
-    if steps < 1:
-        raise ValueError(f"phase {index}: steps must be >= 1, got {steps}")
+    if ("steps" in d) == ("epochs" in d):
+        raise ValueError(f"phase {index}: give exactly one of 'steps' and 'epochs'")
+    steps, epochs = None, None
+    if "steps" in d:
+        steps = int(d["steps"])
+        if steps < 1:
+            raise ValueError(f"phase {index}: steps must be >= 1, got {steps}")
+    else:
+        epochs = float(d["epochs"])
+        if not 0 < epochs < math.inf:
+            raise ValueError(f"phase {index}: epochs must be a positive number, got {d['epochs']}")
     disc = bool(d.get("discriminator", True))
     source = d.get("motion_source", "ground_truth")
     if source not in MOTION_SOURCES:
@@ -91,7 +119,7 @@ def parse_phase(d: dict, motion: str, index: int = 0) -> Phase:
         weights[k] = v if (disc or k == "l1_lower") else 0.0
     own = "flow_mse" if motion == "flow" else "keypoint_mse"
     other = "keypoint_mse" if motion == "flow" else "flow_mse"
-    weights[own] = 1.0
+    weights[own] = 1.0 if use_motion else 0.0
     weights.update(given)
     if not disc:
         bad = [k for k in ("adv", "fm", "cam") if weights[k] > 0]
@@ -99,9 +127,12 @@ def parse_phase(d: dict, motion: str, index: int = 0) -> Phase:
             raise ValueError(f"phase {index}: {bad} need the discriminator, which this phase turns off")
     if weights[other] > 0:
         raise ValueError(f"phase {index}: {other!r} is weighted but the model's motion is {motion!r}")
+    if not use_motion and weights[own] > 0:
+        raise ValueError(f"phase {index}: {own!r} is weighted but the model has use_motion: false (no predictor is used)")
     return Phase(
         name=str(d.get("name", f"phase{index}")),
         steps=steps,
+        epochs=epochs,
         losses=weights,
         discriminator=disc,
         motion_source=source,
@@ -109,11 +140,11 @@ def parse_phase(d: dict, motion: str, index: int = 0) -> Phase:
     )
 
 
-def parse_phases(phases: list[dict], motion: str) -> list[Phase]:
+def parse_phases(phases: list[dict], motion: str, use_motion: bool = True) -> list[Phase]:
     """Validate the ``phases`` list (at least one entry; unique names)."""
     if not phases:
         raise ValueError("config 'phases' must list at least one phase")
-    out = [parse_phase(p, motion, i) for i, p in enumerate(phases)]
+    out = [parse_phase(p, motion, i, use_motion) for i, p in enumerate(phases)]
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise ValueError(f"phase names must be unique, got {names}")
