@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motion", default="flow", choices=["flow", "keypoints"])
     ap.add_argument("--video-branch", default="conv2d_eca", choices=["conv2d", "partial_conv2d", "conv2d_eca"])
     ap.add_argument("--audio-branch", default="lstm", choices=["conv1d", "lstm"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     args = ap.parse_args(argv)
 
     from a2v.models.man import count_parameters
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from a2v.training.checkpoint import build_models
     from a2v.training.data import FrameDataset, StepBatchSampler, fit_normalizer
     from a2v.losses.perceptual import build_perceptual
-    from a2v.training.loop import TrainStep
+    from a2v.training.loop import TrainStep, use_channels_last
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     models = build_models(parsed.model, parsed.predictor, parsed.discriminator)
     G, P, D = (m.to(device) for m in (models.generator, models.predictor, models.discriminator))
-    if device.type == "cuda":
+    if use_channels_last(None, device):
         G, P, D = (m.to(memory_format=torch.channels_last) for m in (G, P, D))
     tcfg = parsed.training
     opt_g = torch.optim.Adam(list(G.parameters()) + list(P.parameters()), lr=tcfg.lr, betas=tcfg.betas)
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.perceptual != "none":
         perceptual = build_perceptual({"backbone": args.perceptual, "download": False}).to(device)
         print(f"perceptual: {perceptual.info.describe()}", file=sys.stderr)
-    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device, perceptual)
+    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device, perceptual, args.precision)
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"preset={args.preset} size={args.size} batch={args.batch} device={device} threads={torch.get_num_threads()} "
         f"motion={args.motion} branches={args.video_branch}+{args.audio_branch} perceptual={args.perceptual} "
+        f"{'bf16' if step.bf16 else 'fp32'} "
         f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, "
         f"{args.batch * args.steps / dt:.1f} frames/s); peak memory {_peak_memory_mb(device):.0f} MiB "
         f"({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "

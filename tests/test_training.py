@@ -331,3 +331,66 @@ def test_table_experiments_train_on_real_clips(shard, tmp_path, exp):
         ref = g["frames"][0]
     video = synthesize(bundle, ref, feats)
     assert video.shape == (7, 64, 64, 3) and video.std() > 1.0
+
+
+def test_bf16_autocast_and_channels_last_path(shard, tmp_path):
+    """The GPU code path (bf16 autocast, channels_last) on the CPU: adversarial phase, predicted keypoints."""
+    cfg = _config(steps=(3,), precision="bf16", channels_last=True)
+    cfg["model"]["motion"] = "keypoints"
+    cfg["phases"][0]["motion_source"] = "predicted"
+    messages: list[str] = []
+    out = train_phase(cfg, [shard], [("s1", c) for c in CLIPS], 0, tmp_path, device=torch.device("cpu"), log=messages.append)
+    assert any("bf16 autocast, channels_last" in m for m in messages), messages
+    rows = _rows(tmp_path / "losses.csv")
+    assert all(np.isfinite(float(r[k])) for r in rows for k in ("g_total", "d_total", "g_keypoint_mse"))
+    state = load_checkpoint(out)
+    assert all(v.dtype == torch.float32 for v in state["generator"].values() if v.is_floating_point())
+    with pytest.raises(ValueError, match="precision"):
+        parse_config(_config(precision="fp16"))
+
+
+KILL_STEPS = 40
+
+
+def test_sigkill_during_training_resumes_to_the_same_step_count(shard, tmp_path):
+    """``kill -9`` of a training process mid-phase; the rerun resumes from last.pt and ends at the phase's step count."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = _config(steps=(KILL_STEPS,), checkpoint_every=5, log_every=1)
+    cfg["phases"][0]["discriminator"] = False
+    clips = [[str(shard), c] for c in CLIPS]
+    (tmp_path / "cfg.json").write_text(json.dumps({"config": cfg, "clips": clips}))
+    out = tmp_path / "phase"
+    code = (
+        "import json, sys, torch\n"
+        "from a2v.training import train_phase\n"
+        f"d = json.load(open({str(tmp_path / 'cfg.json')!r}))\n"
+        f"train_phase(d['config'], [{str(shard)!r}], [tuple(c) for c in d['clips']], 0, {str(out)!r}, device='cpu', log=lambda m: None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "last.pt").exists() and load_checkpoint(out / "last.pt")["step"] >= 10:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed_at = load_checkpoint(out / "last.pt")["step"]
+    assert 10 <= killed_at < KILL_STEPS and not (out / "checkpoint.pt").exists()
+    messages: list[str] = []
+    final = train_phase(cfg, [shard], [tuple(c) for c in clips], 0, out, device=torch.device("cpu"), log=messages.append)
+    assert any(f"resuming from {out / 'last.pt'} at step {killed_at}/{KILL_STEPS}" in m for m in messages), messages
+    state = load_checkpoint(final)
+    assert state["step"] == KILL_STEPS and state["complete"]
+    steps = [int(r["step"]) for r in _rows(out / "losses.csv")]
+    assert steps == list(range(1, KILL_STEPS + 1)), "each step logged exactly once across the kill"

@@ -51,6 +51,8 @@ top-level sections are ignored here)::
       cache: bool = true          # hold the training clips in memory
       gan_loss: "original" | "bce" | "hinge" | "lsgan" = "original"
       progress_interval: float = 30.0   # seconds between tqdm refreshes (stderr)
+      precision: "auto" | "bf16" | "fp32" = "auto"   # auto: bf16 autocast on CUDA, float32 on CPU
+      channels_last: bool | null = null        # null: on CUDA only
       perceptual:                 # the VGG of the ``perceptual`` loss (a2v.models.vgg)
         backbone: "vgg19_imagenet" | "vgg16_hed" = "vgg19_imagenet"
         weights: str | null = null          # .pth (VGG19, torchvision layout) / .weights.h5 (HED)
@@ -89,6 +91,10 @@ from a2v.training.phases import Phase, parse_phases
 from a2v.settings import dataclass_from_dict
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+"""``training.precision``: auto = bf16 autocast on CUDA, float32 on the CPU."""
+
+
 @dataclass
 class TrainingConfig:
     """The ``training`` section (see the module docstring)."""
@@ -105,8 +111,12 @@ class TrainingConfig:
     gan_loss: str = "original"
     progress_interval: float = 30.0
     perceptual: dict | None = None
+    precision: str = "auto"
+    channels_last: bool | None = None
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"training.precision must be one of {PRECISIONS}, got {self.precision!r}")
         self.perceptual = dict(self.perceptual or {})
         unknown = sorted(set(self.perceptual) - set(PERCEPTUAL_KEYS))
         if unknown:

@@ -39,7 +39,11 @@ Outputs in ``out_dir``: ``losses.csv`` (``step``, ``g_<term>``, ``g_total``, ``d
 A rerun with ``last.pt`` of the same phase resumes from it (rows of ``losses.csv`` after its
 step are dropped); a rerun with a complete ``checkpoint.pt`` returns at once.
 
-On CUDA the forward passes run under bf16 autocast with channels_last tensors; on CPU in float32.
+Precision (``training.precision``): ``"auto"`` runs the forward passes under bf16 autocast with
+channels_last tensors on CUDA and in float32 on the CPU; ``"bf16"`` / ``"fp32"`` force one
+(``"bf16"`` on the CPU uses CPU autocast — slow, but it runs the same code path as the GPU).
+``training.channels_last`` (``null`` → CUDA only) sets the memory format of weights and batches.
+Loss terms and optimiser state are float32 in every case.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from a2v.losses.composite import DiscriminatorLoss, GeneratorLoss
 from a2v.losses.perceptual import build_perceptual
 from a2v.models.man import ManConfig, ManGenerator
 from a2v.training.checkpoint import build_models, load_checkpoint, plain, save_checkpoint
-from a2v.training.config import ParsedConfig, parse_config
+from a2v.training.config import PRECISIONS, ParsedConfig, parse_config
 from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, count_frames, fit_normalizer
 from a2v.training.phases import Phase
 
@@ -99,6 +103,22 @@ def resolve_clips(shard_paths: Sequence[str | Path], train_clips: Sequence[tuple
     if not out:
         raise ValueError("train_clips is empty")
     return out
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``training.precision`` means bf16 autocast on ``device`` (``"auto"``: on CUDA only).
+
+    Raises:
+        ValueError: unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda")
+
+
+def use_channels_last(channels_last: bool | None, device: torch.device) -> bool:
+    """``training.channels_last`` resolved for ``device`` (``None``: on CUDA only)."""
+    return torch.device(device).type == "cuda" if channels_last is None else bool(channels_last)
 
 
 def _emit(log) -> Callable[[str], None]:
@@ -156,9 +176,11 @@ class TrainStep:
         model: the generator's :class:`ManConfig`.
         phase: the :class:`Phase` (loss weights, discriminator on/off, motion source).
         gan_loss: adversarial form for ``adv`` and ``cam``.
-        device: where the batch goes; CUDA → bf16 autocast + channels_last inputs.
+        device: where the batch goes.
         perceptual: the perceptual loss network (on ``device``), needed when the phase weights
             ``perceptual``.
+        precision: ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"bf16"``, ``"fp32"``.
+        channels_last: batches in channels_last memory format (``None`` → on CUDA).
 
     Call:
         ``step(batch)`` with a collated :class:`FrameDataset` batch (on any device) →
@@ -177,12 +199,15 @@ class TrainStep:
         gan_loss: str,
         device: torch.device,
         perceptual: torch.nn.Module | None = None,
+        precision: str = "auto",
+        channels_last: bool | None = None,
     ):
         self.G, self.P, self.D = generator, predictor, discriminator
         self.opt_g, self.opt_d = opt_g, opt_d
         self.man, self.phase = model, phase
         self.device = torch.device(device)
-        self.cuda = self.device.type == "cuda"
+        self.bf16 = use_bf16(precision, self.device)
+        self.channels_last = use_channels_last(channels_last, self.device)
         self.g_loss = GeneratorLoss(phase.losses, gan_loss, model.effective_flow_scale, perceptual)
         self.d_loss = DiscriminatorLoss(phase.losses, gan_loss)
         self.d_on = phase.discriminator and bool(self.d_loss.active())
@@ -192,11 +217,11 @@ class TrainStep:
         self.target_key = "flow" if model.motion == "flow" else "heatmaps"
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     def __call__(self, batch: dict) -> tuple[dict, dict]:
         G, P, D, man, phase = self.G, self.P, self.D, self.man, self.phase
-        b = _to_device(batch, self.device, self.cuda)
+        b = _to_device(batch, self.device, self.channels_last)
         ref, real = b["reference"], b["target"]
         with self._autocast():
             pred = P(b["prev_frames"], b["mel"]) if self.run_pred else None
@@ -288,11 +313,10 @@ def prepare_phase(
     clips = resolve_clips(shard_paths, train_clips)
     phase = parsed.phases[phase_index].resolved(count_frames(clips), tcfg.batch_size)
     last_path = Path(out_dir) / LAST
-    cuda = device.type == "cuda"
     torch.manual_seed(tcfg.seed + 1000 * phase_index)
     models = build_models(man, parsed.predictor, parsed.discriminator)
     G, P, D = (m.to(device) for m in (models.generator, models.predictor, models.discriminator))
-    if cuda:
+    if use_channels_last(tcfg.channels_last, device):
         G, P, D = (m.to(memory_format=torch.channels_last) for m in (G, P, D))
     opt_g = torch.optim.Adam(list(G.parameters()) + list(P.parameters()), lr=tcfg.lr, betas=tcfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=tcfg.lr, betas=tcfg.betas)
@@ -387,7 +411,7 @@ def train_phase(
         emit(f"[{phase.name}] perceptual loss backbone {perceptual_info}, layers {', '.join(perceptual.vgg.layer_names)}")
         if perceptual.info.backbone != "vgg19_imagenet":
             emit(f"[{phase.name}] WARNING: perceptual features are not the paper's ImageNet VGG19 ({perceptual.info.description})")
-    stepper = TrainStep(G, P, D, st.opt_g, st.opt_d, man, phase, tcfg.gan_loss, device, perceptual)
+    stepper = TrainStep(G, P, D, st.opt_g, st.opt_d, man, phase, tcfg.gan_loss, device, perceptual, tcfg.precision, tcfg.channels_last)
 
     columns = ["step"] + [f"g_{k}" for k in stepper.g_loss.active()] + ["g_total"]
     if stepper.d_on:
@@ -398,7 +422,8 @@ def train_phase(
     emit(
         f"[{phase.name}] {len(st.clips)} clips, {len(dataset)} frames, {man.image_size}px, batch {tcfg.batch_size}, "
         f"steps {st.start_step}->{phase.steps}, losses {stepper.g_loss.weights}, "
-        f"discriminator {'on' if stepper.d_on else 'off'}, motion {phase.motion_source}, device {device}"
+        f"discriminator {'on' if stepper.d_on else 'off'}, motion {phase.motion_source}, device {device}, "
+        f"{'bf16 autocast' if stepper.bf16 else 'float32'}{', channels_last' if stepper.channels_last else ''}"
     )
     t0 = time.perf_counter()
 
