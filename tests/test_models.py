@@ -139,13 +139,14 @@ def _cond(x: dict, cfg: ManConfig) -> dict:
     }
 
 
-def test_man_block_rho_sums_to_one_and_gets_gradients(clip):
+@pytest.mark.parametrize("side", [16, 32])
+def test_man_block_rho_sums_to_one_and_gets_gradients(clip, side):
     x = _batch(clip, 64)
     cfg = _small(64)
     block = MANBlock(12, cfg.modalities(), video_hidden=8, audio_hidden=8)
-    feat = torch.nn.functional.interpolate(x["target"], size=(16, 16), mode="area").repeat(1, 4, 1, 1)
+    feat = torch.nn.functional.interpolate(x["target"], size=(side, side), mode="area").repeat(1, 4, 1, 1)
     y = block(feat, _cond(x, cfg))
-    assert y.shape == feat.shape
+    assert y.shape == feat.shape and y.dtype == torch.float32
     rho = block.rho()
     assert rho.shape == (5,)
     assert torch.allclose(rho.sum(), torch.tensor(1.0))
@@ -164,17 +165,18 @@ def test_man_block_needs_each_modality(clip):
         block(torch.zeros(B, 4, 8, 8), cond)
 
 
-def test_man_resblock_and_cam(clip):
+@pytest.mark.parametrize("side", [8, 32])
+def test_man_resblock_and_cam(clip, side):
     x = _batch(clip, 64)
     cfg = _small(64)
-    feat = torch.nn.functional.interpolate(x["target"], size=(8, 8), mode="area").repeat(1, 2, 1, 1)  # (B, 6, 8, 8)
+    feat = torch.nn.functional.interpolate(x["target"], size=(side, side), mode="area").repeat(1, 2, 1, 1)  # (B, 6, s, s)
     block = MANResBlock(6, 10, cfg.modalities(), video_hidden=8, audio_hidden=8)
     assert block.learned_shortcut
     y = block(feat, _cond(x, cfg))
-    assert y.shape == (B, 10, 8, 8)
+    assert y.shape == (B, 10, side, side) and y.dtype == torch.float32
     assert not MANResBlock(6, 6, cfg.modalities(), video_hidden=8, audio_hidden=8).learned_shortcut
     features, logits = CAMLayer(10)(y)
-    assert features.shape == y.shape and logits.shape == (B, 2)
+    assert features.shape == y.shape and logits.shape == (B, 2) and logits.dtype == torch.float32
     assert (features >= 0).all()  # ReLU output
 
 
