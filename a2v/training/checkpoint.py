@@ -76,14 +76,15 @@ def plain(obj):
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint config")
 
 
-def save_checkpoint(path: str | Path, state: dict) -> Path:
+def save_checkpoint(path: str | Path, state: dict, fmt: str = FORMAT) -> Path:
     """Write ``state`` with ``torch.save`` atomically (temporary file beside ``path``, then ``os.replace``).
 
-    ``format``, ``format_version`` and ``a2v_version`` are added. Returns ``path``.
+    ``format`` (``fmt``: ``"a2v-man"``, ``"a2v-lipnet"``, …), ``format_version`` and
+    ``a2v_version`` are added. Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"format": FORMAT, "format_version": FORMAT_VERSION, "a2v_version": a2v.__version__, **state}
+    state = {"format": fmt, "format_version": FORMAT_VERSION, "a2v_version": a2v.__version__, **state}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -95,19 +96,19 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") -> dict:
-    """Load a checkpoint with ``torch.load(weights_only=True)``.
+def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", fmt: str = FORMAT) -> dict:
+    """Load a checkpoint of format ``fmt`` with ``torch.load(weights_only=True)``.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not an a2v MAN checkpoint, or another format version.
+        ValueError: not an a2v checkpoint of that format, or another format version.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an a2v MAN checkpoint")
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise ValueError(f"{path}: not an a2v {fmt} checkpoint")
     if state.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format_version {state.get('format_version')!r}, this a2v reads {FORMAT_VERSION}")
     return state

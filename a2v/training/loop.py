@@ -48,11 +48,9 @@ Loss terms and optimiser state are float32 in every case.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -68,6 +66,7 @@ from a2v.losses.perceptual import build_perceptual
 from a2v.models.man import ManConfig, ManGenerator
 from a2v.training.checkpoint import build_models, load_checkpoint, plain, save_checkpoint
 from a2v.training.config import PRECISIONS, ParsedConfig, parse_config
+from a2v.training.losslog import LossLog
 from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, count_frames, fit_normalizer
 from a2v.training.phases import Phase
 
@@ -137,34 +136,6 @@ def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
             v = v.contiguous(memory_format=torch.channels_last)
         out[k] = v
     return out
-
-
-class _CsvLog:
-    """``losses.csv`` writer; on resume, keeps only rows with ``step <= resume step``."""
-
-    def __init__(self, path: Path, columns: list[str], resume_step: int | None):
-        self.path, self.columns = path, columns
-        rows = []
-        if resume_step is not None and path.exists():
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames == columns:
-                    rows = [r for r in reader if int(r["step"]) <= resume_step]
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, columns)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, path)
-        self._f = open(path, "a", newline="")
-        self._w = csv.DictWriter(self._f, columns)
-
-    def write(self, row: dict) -> None:
-        self._w.writerow({k: row.get(k, "") for k in self.columns})
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
 
 
 class TrainStep:
@@ -417,7 +388,7 @@ def train_phase(
     if stepper.d_on:
         columns += [f"d_{k}" for k in stepper.d_loss.active()] + ["d_total"]
     columns += [f"rho_{n}" for n in G.modality_names] + ["seconds"]
-    csv_log = _CsvLog(out_dir / LOSSES, columns, st.start_step if st.resumed else None)
+    csv_log = LossLog(out_dir / LOSSES, columns, st.start_step if st.resumed else None)
 
     emit(
         f"[{phase.name}] {len(st.clips)} clips, {len(dataset)} frames, {man.image_size}px, batch {tcfg.batch_size}, "
