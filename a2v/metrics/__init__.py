@@ -14,7 +14,11 @@
 * ``acd`` (↓): identity distance, dlib ResNet embeddings of generated vs real frame, per frame
   pair, averaged: ACD-C = mean cosine distance, ACD-E = mean Euclidean distance (``acd``).
 * ``word_error_rate`` (↓): corpus-level WER, ``(S + D + I) / N`` over all sentences, lowercased,
-  whitespace-normalised (``wer``, jiwer).
+  whitespace-normalised (``wer``, jiwer); the evaluate stage reports it in % of the lip-read
+  transcripts of the pipeline's LipNet (:mod:`a2v.training.lipreader`).
+* ``a2v.metrics.sync.lse`` (LSE-D ↓, LSE-C ↑, AV offset in frames): SyncNet distance between 5-frame
+  mouth windows and their audio over ±15-frame offsets, min and median − min of the mean-distance
+  curve (``sync``; Wav2Lip §4.1). Not re-exported here: it loads torch.
 
 The functions are re-exported here, so ``from a2v.metrics import cpbd`` is the function (the
 submodules of the same name stay reachable as ``a2v.metrics.cpbd`` through ``sys.modules`` /

@@ -1,0 +1,221 @@
+"""Training SyncNet (:mod:`a2v.models.syncnet`) on real clips, and scoring clips with it (LSE-C/D).
+
+No SyncNet weights ship in any package, so the pipeline trains its own (Chung & Zisserman 2016
+§3.2): pairs of a 5-frame mouth window centred on frame t and the MFCC window of frame t + o,
+in sync (o = 0, label 1) or shifted (5 ≤ |o| ≤ 15 frames inside the clip, label 0), half and
+half; contrastive loss (margin 1); Adam. MFCCs are standardised per coefficient on the training
+clips (:class:`a2v.training.data.FeatureNormalizer`, stored in the checkpoint).
+
+Config (top-level ``syncnet`` section)::
+
+    syncnet:
+      model: {mouth_width: 96, mouth_height: 48, channels: [64, 128, 256, 256], embed_dim: 256}
+      training: {batch_size: 64, lr: 1.0e-3, steps: 20000, seed: 0, checkpoint_every: 500,
+                 log_every: 50, margin: 1.0, progress_interval: 30.0}
+      weights: null     # an a2v-syncnet checkpoint trained elsewhere
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from a2v.face.mouth import mouth_crops
+from a2v.features.shard import ShardReader
+from a2v.metrics.sync import lse, offset_distances
+from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_loss
+from a2v.settings import dataclass_from_dict
+from a2v.training.checkpoint import load_checkpoint, plain
+from a2v.training.data import FeatureNormalizer, StepBatchSampler, fit_normalizer
+from a2v.training.lipreader import mouths_to_tensor
+from a2v.training.resumable import ResumableRun
+
+_log = logging.getLogger(__name__)
+
+SYNCNET_FORMAT = "a2v-syncnet"
+MIN_SHIFT, MAX_SHIFT = 5, 15
+"""Negative pairs: audio shifted by 5 … 15 frames (0.2 … 0.6 s)."""
+
+
+@dataclass
+class SyncNetTraining:
+    """The ``syncnet.training`` section (see the module docstring)."""
+
+    batch_size: int = 64
+    lr: float = 1e-3
+    steps: int = 20000
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    margin: float = 1.0
+    progress_interval: float = 30.0
+
+    def __post_init__(self):
+        for name in ("batch_size", "steps", "checkpoint_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"syncnet.training.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.margin > 0:
+            raise ValueError(f"syncnet.training lr and margin must be > 0, got {self.lr}, {self.margin}")
+
+
+def parse_syncnet_config(section: dict | None) -> tuple[SyncNetConfig, SyncNetTraining]:
+    """Split the ``syncnet`` section into model and training settings.
+
+    Raises:
+        ValueError: unknown keys or bad values.
+    """
+    section = dict(section or {})
+    unknown = sorted(set(section) - {"model", "training", "weights"})
+    if unknown:
+        raise ValueError(f"syncnet: unknown keys {unknown}; known: ['model', 'training', 'weights']")
+    return SyncNetConfig.from_dict(section.get("model")), dataclass_from_dict(SyncNetTraining, section.get("training"), "syncnet.training")
+
+
+class SyncPairs(Dataset):
+    """In-sync and shifted (mouth window, MFCC window) pairs of whole clips.
+
+    Args:
+        mouths: per clip ``(T, 3, H, W)`` float tensors in [-1, 1].
+        mfccs: per clip ``(T, 20, 13)`` float tensors, standardised.
+
+    Items: ``dataset[(i, draw)]`` for window ``i`` (a clip and a centre frame): ``video (15, H, W)``,
+    ``mfcc (20, 13)``, ``label`` (1. in sync when ``draw`` is even, else 0. with a shift picked by ``draw``).
+    """
+
+    def __init__(self, mouths: list[torch.Tensor], mfccs: list[torch.Tensor]):
+        self.mouths, self.mfccs = mouths, mfccs
+        self.index = [(c, t) for c, m in enumerate(mouths) for t in range(N_FRAMES // 2, len(m) - N_FRAMES // 2)
+                      if len(self._shifts(len(m), t)) > 0]
+        if not self.index:
+            raise ValueError(f"SyncNet needs clips of at least {N_FRAMES + MIN_SHIFT} frames")
+
+    @staticmethod
+    def _shifts(n: int, t: int) -> list[int]:
+        return [o for o in range(-MAX_SHIFT, MAX_SHIFT + 1) if abs(o) >= MIN_SHIFT and 0 <= t + o < n]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key) -> dict:
+        i, draw = key if isinstance(key, tuple) else (key, 0)
+        c, t = self.index[i]
+        video = self.mouths[c][t - N_FRAMES // 2 : t + N_FRAMES // 2 + 1].reshape(-1, *self.mouths[c].shape[2:])
+        in_sync = draw % 2 == 0
+        if in_sync:
+            o = 0
+        else:
+            shifts = self._shifts(len(self.mouths[c]), t)
+            o = shifts[(draw // 2) % len(shifts)]
+        return {"video": video, "mfcc": self.mfccs[c][t + o], "label": torch.tensor(1.0 if in_sync else 0.0)}
+
+
+def load_sync_clips(clips: Sequence[tuple[str | Path, str]], cfg: SyncNetConfig, normalizer: FeatureNormalizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Mouth tensors ``(T, 3, H, W)`` and standardised MFCC tensors ``(T, 20, 13)`` of ``(shard, clip id)`` pairs."""
+    mouths, mfccs = [], []
+    readers: dict[str, ShardReader] = {}
+    try:
+        for path, clip_id in clips:
+            reader = readers.setdefault(str(path), ShardReader(path))
+            frames = reader.read(clip_id, "frames")
+            mouths.append(mouths_to_tensor(mouth_crops(frames, cfg.mouth_width, cfg.mouth_height)).permute(1, 0, 2, 3).contiguous())
+            mfccs.append(torch.from_numpy(normalizer.mfcc(reader.read(clip_id, "mfcc"))))
+    finally:
+        for r in readers.values():
+            r.close()
+    return mouths, mfccs
+
+
+def train_syncnet(
+    section: dict | None,
+    train_clips: Sequence[tuple[str | Path, str]],
+    out_dir: str | Path,
+    device: torch.device | str = "cpu",
+    log: Callable[[str], None] | logging.Logger | None = None,
+) -> Path:
+    """Train (or resume) SyncNet on ``train_clips``; returns ``out_dir/checkpoint.pt``.
+
+    The final checkpoint also records, on the training clips, the mean in-sync distance, the mean
+    distance of 10-frame-shifted pairs, and the share of clips whose best offset is within ±1 frame.
+
+    Raises:
+        ValueError: bad config or clips.
+    """
+    emit = (log.info if hasattr(log, "info") else log) if log is not None else _log.info
+    device = torch.device(device)
+    model_cfg, tcfg = parse_syncnet_config(section)
+    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], "model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
+    run = ResumableRun(out_dir, SYNCNET_FORMAT, tcfg.steps, identity, emit, "syncnet")
+    if (done := run.complete()) is not None:
+        return done
+    torch.manual_seed(tcfg.seed)
+    model = SyncNet(model_cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+    start = run.resume(model, opt, device)
+    normalizer = fit_normalizer(train_clips)
+    mouths, mfccs = load_sync_clips(train_clips, model_cfg, normalizer)
+    pairs = SyncPairs(mouths, mfccs)
+    loader = DataLoader(pairs, batch_sampler=StepBatchSampler(len(pairs), tcfg.batch_size, tcfg.seed, start, tcfg.steps))
+    emit(f"[syncnet] {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(mouths)} clips, "
+         f"{len(pairs)} windows, mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, steps {start}->{tcfg.steps}, device {device}")
+
+    def step_fn(batch: dict) -> torch.Tensor:
+        d = model(batch["mfcc"].to(device), batch["video"].to(device))
+        return contrastive_loss(d, batch["label"].to(device), tcfg.margin)
+
+    def finish() -> dict:
+        scorer = SyncScorer(model, normalizer, device)
+        found = [scorer.score_tensors(m, a)["offset"] for m, a in zip(mouths, mfccs)]
+        share = float(np.mean([abs(o) <= 1 for o in found]))
+        emit(f"[syncnet] best offset within ±1 frame on {100 * share:.0f} % of its {len(found)} training clips")
+        return {"train_offset_share": share}
+
+    state = {"model_config": model_cfg.to_dict(), "normalizer": normalizer.state_dict()}
+    return run.run(loader, step_fn, model, opt, state, tcfg.log_every, tcfg.checkpoint_every, tcfg.progress_interval, finish)
+
+
+class SyncScorer:
+    """A trained SyncNet with its MFCC standardisation, scoring clips by LSE-D / LSE-C / offset.
+
+    Args:
+        model: the network (eval mode is set); normalizer: its MFCC standardisation; device.
+        max_offset: offsets searched, ±frames (15 as in syncnet_python and Wav2Lip).
+    """
+
+    def __init__(self, model: SyncNet, normalizer: FeatureNormalizer, device: torch.device | str = "cpu", max_offset: int = 15):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.normalizer = normalizer
+        self.max_offset = max_offset
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "SyncScorer":
+        """From an ``a2v-syncnet`` checkpoint.
+
+        Raises:
+            FileNotFoundError, ValueError: missing file or another format.
+        """
+        state = load_checkpoint(path, fmt=SYNCNET_FORMAT)
+        model = SyncNet(SyncNetConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+        return cls(model, FeatureNormalizer.from_state_dict(state["normalizer"]), device)
+
+    def score_tensors(self, mouths: torch.Tensor, mfcc: torch.Tensor) -> dict[str, float]:
+        """``mouths (T, 3, H, W)`` float, standardised ``mfcc (T, 20, 13)`` → ``{"lse_d", "lse_c", "offset"}``."""
+        d = offset_distances(self.model, mouths.to(self.device), mfcc.to(self.device), self.max_offset)
+        return lse(d, self.max_offset)
+
+    def score(self, aligned: np.ndarray, mfcc: np.ndarray) -> dict[str, float]:
+        """Score a clip of ``(T, S, S, 3)`` uint8 aligned crops (real or generated) against its raw ``(T, 20, 13)`` shard MFCCs.
+
+        Raises:
+            ValueError: lengths differ or fewer than 5 frames.
+        """
+        cfg = self.model.cfg
+        mouths = mouths_to_tensor(mouth_crops(aligned, cfg.mouth_width, cfg.mouth_height)).permute(1, 0, 2, 3)
+        return self.score_tensors(mouths, torch.from_numpy(self.normalizer.mfcc(mfcc)))
