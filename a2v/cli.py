@@ -84,7 +84,15 @@ def cmd_select(args) -> None:
     from a2v.stages import select
 
     config = _config(args)
-    select.run(config, experiment(config, args.experiment), args.shards, args.out, args.log)
+    # an experiment's split, or the dataset's (top-level select settings; the lip-reader's)
+    exp = experiment(config, args.experiment) if args.experiment else {"select": config["select"]}
+    select.run(config, exp, args.shards, args.out, args.log)
+
+
+def cmd_train_judge(args) -> None:
+    from a2v.stages import judges
+
+    judges.run(_config(args), args.judge, args.split, args.shards, args.out_dir, args.device, args.log)
 
 
 def cmd_train(args) -> None:
@@ -104,7 +112,17 @@ def cmd_evaluate(args) -> None:
     from a2v.stages import evaluate
 
     config = _config(args)
-    evaluate.run(config, experiment(config, args.experiment), args.split, args.shards, args.videos, args.out_dir, args.log)
+    evaluate.run(config, experiment(config, args.experiment), args.split, args.shards, args.videos, args.out_dir, args.log,
+                 args.lipreader, args.syncnet)
+
+
+def cmd_report(args) -> None:
+    from a2v.config import experiment
+    from a2v.stages import report
+
+    config = _config(args)
+    report.run(config, experiment(config, args.experiment), args.metrics, args.per_clip, args.ear, args.videos, args.shards,
+               args.checkpoints, args.out, args.lipreader, args.syncnet, args.n_videos, args.log)
 
 
 def cmd_generate(args) -> None:
@@ -165,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="train/test split and phoneme-balanced selection")
     _add_common(p)
-    p.add_argument("--experiment", required=True)
+    p.add_argument("--experiment", help="the experiment's split; without it, the dataset's (top-level select settings)")
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--out", required=True, help="split.tsv")
     p.set_defaults(func=cmd_select)
@@ -180,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="checkpoint of the previous phase")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-judge", help="train a metric network (lipreader: WER; syncnet: LSE-C/D) on the dataset's non-test clips")
+    _add_common(p)
+    p.add_argument("judge", choices=["lipreader", "syncnet"])
+    p.add_argument("--split", required=True, help="the dataset's split.tsv")
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_train_judge)
 
     p = sub.add_parser("generate-test", help="generate a video for every test clip")
     _add_common(p)
@@ -197,7 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--videos", required=True, help="folder of generated test videos")
     p.add_argument("--out-dir", required=True, help="results/<exp>")
+    p.add_argument("--lipreader", help="LipNet checkpoint (the WER judge); without it WER is NA")
+    p.add_argument("--syncnet", help="SyncNet checkpoint (the LSE-C/D judge); without it LSE is NA")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="results/<exp>/report.html: metrics, side-by-side videos, EAR, losses, rho")
+    _add_common(p)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--metrics", required=True, help="metrics.csv")
+    p.add_argument("--per-clip", required=True, help="metrics/per_clip.csv")
+    p.add_argument("--ear", required=True, help="metrics/ear.csv")
+    p.add_argument("--videos", required=True, help="videos/videos.tsv")
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--checkpoints", nargs="+", required=True, help="each phase's checkpoint.pt, in order")
+    p.add_argument("--lipreader")
+    p.add_argument("--syncnet")
+    p.add_argument("--n-videos", type=int, default=3)
+    p.add_argument("--out", required=True, help="report.html")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("generate", help="one face image + speech audio -> talking-head mp4")
     p.add_argument("--image", required=True, help="face photo (jpg/png)")

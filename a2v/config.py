@@ -100,7 +100,24 @@ def load_config(paths: list[str | Path]) -> dict:
     config = validate(merged, source)
     for name in config["experiments"]:
         check_experiment(config, name, source)
+    check_judges(config, source)
     return config
+
+
+def check_judges(config: dict, source: str = "config") -> None:
+    """Parse the ``lipreader`` and ``syncnet`` sections the way their training will.
+
+    Raises:
+        ConfigError: naming the offending key.
+    """
+    from a2v.training.lipreader import parse_lipreader_config
+    from a2v.training.syncnet import parse_syncnet_config
+
+    try:
+        parse_lipreader_config(config.get("lipreader"))
+        parse_syncnet_config(config.get("syncnet"))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def check_experiment(config: dict, name: str, source: str = "config") -> None:

@@ -19,6 +19,7 @@ wildcard_constraints:
     speaker="[A-Za-z0-9_]+",
     exp="[A-Za-z0-9_]+",
     phase=r"\d+",
+    judge="lipreader|syncnet",
 
 
 def exp_dataset(exp):
@@ -31,13 +32,30 @@ def exp_phases(exp):
     return e.get("phases", defaults.get("phases", []))
 
 
+def dataset_shards(dataset):
+    return [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in config["datasets"][dataset]["speakers"]]
+
+
 def exp_shards(wildcards):
-    ds = exp_dataset(wildcards.exp)
-    return [f"{RESULTS}/features/{ds}/{spk}.h5" for spk in config["datasets"][ds]["speakers"]]
+    return dataset_shards(exp_dataset(wildcards.exp))
+
+
+def exp_judge(judge):
+    """Input function: the experiment dataset's ``judge`` (lipreader / syncnet) — configured weights, or the pipeline's own."""
+
+    def inner(wildcards):
+        weights = config.get(judge, {}).get("weights")
+        return weights if weights else f"{RESULTS}/{judge}/{exp_dataset(wildcards.exp)}/checkpoint.pt"
+
+    return inner
+
+
+def phase_checkpoints(exp):
+    return [f"{RESULTS}/{exp}/phase{k}/checkpoint.pt" for k in range(1, len(exp_phases(exp)) + 1)]
 
 
 def final_checkpoint(exp):
-    return f"{RESULTS}/{exp}/phase{len(exp_phases(exp))}/checkpoint.pt"
+    return phase_checkpoints(exp)[-1]
 
 
 def previous_checkpoint(wildcards):

@@ -1,0 +1,48 @@
+# Stage 6b — the metric networks ("judges"): the dataset's split (top-level select settings),
+# then a LipNet lip-reader (WER) and a SyncNet (LSE-C/D) trained on its non-test clips. One GPU
+# job each per dataset, shared by its experiments. With `<judge>.weights` set, evaluate uses
+# those weights and nothing is trained.
+
+
+rule select_dataset:
+    input:
+        shards=lambda wildcards: dataset_shards(wildcards.dataset),
+    output:
+        split=f"{RESULTS}/{{dataset}}/lipreader_split.tsv",
+    log:
+        f"{RESULTS}/logs/select_dataset/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/select_dataset/{{dataset}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        a2v=A2V,
+        args=CONFIG_ARGS,
+    shell:
+        "{params.a2v} select {params.args} --shards {input.shards} --out {output.split} 2> {log}"
+
+
+rule train_judge:
+    input:
+        split=rules.select_dataset.output.split,
+        shards=lambda wildcards: dataset_shards(wildcards.dataset),
+    output:
+        checkpoint=f"{RESULTS}/{{judge}}/{{dataset}}/checkpoint.pt",
+    log:
+        f"{RESULTS}/logs/train_judge/{{judge}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_judge/{{judge}}_{{dataset}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=12 * 60,
+    params:
+        a2v=A2V,
+        args=CONFIG_ARGS,
+        out_dir=lambda wildcards: f"{RESULTS}/{wildcards.judge}/{wildcards.dataset}",
+    shell:
+        "{params.a2v} train-judge {params.args} {wildcards.judge} --split {input.split} --shards {input.shards}"
+        " --out-dir {params.out_dir} 2> {log}"
