@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/snakemake results/man_grid/metrics.csv results/grid/preprocess_summary.tsv --cores $(CORES) --configfile config/demo.yaml
+	$(VENV)/bin/snakemake results/man_grid/report.html results/grid/preprocess_summary.tsv --cores $(CORES) --configfile config/demo.yaml
 	@cat results/man_grid/metrics.csv
 
 test: install

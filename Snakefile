@@ -22,12 +22,13 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/judges.smk"
 include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     input:
-        expand(f"{RESULTS}/{{exp}}/metrics.csv", exp=config["experiments"]),
+        expand(f"{RESULTS}/{{exp}}/report.html", exp=config["experiments"]),
         expand(f"{RESULTS}/{{dataset}}/preprocess_summary.tsv",
                dataset=sorted({e["dataset"] for e in config["experiments"].values()})),
     default_target: True

@@ -1,4 +1,5 @@
-# Stages 7–8 — generate a video for every test clip, then the per-clip metrics and metrics.csv.
+# Stages 7–8 — generate a video for every test clip, then the per-clip metrics and metrics.csv
+# (WER and LSE-C/D by the dataset's judges, workflow/rules/judges.smk).
 
 
 rule generate_test:
@@ -31,9 +32,12 @@ rule evaluate:
         split=rules.select.output.split,
         shards=exp_shards,
         reference=config.get("evaluate", {}).get("reference_metrics", "config/reference_metrics.yaml"),
+        lipreader=exp_judge("lipreader"),
+        syncnet=exp_judge("syncnet"),
     output:
         metrics=f"{RESULTS}/{{exp}}/metrics.csv",
         per_clip=f"{RESULTS}/{{exp}}/metrics/per_clip.csv",
+        ear=f"{RESULTS}/{{exp}}/metrics/ear.csv",
     log:
         f"{RESULTS}/logs/evaluate/{{exp}}.log",
     benchmark:
@@ -47,4 +51,33 @@ rule evaluate:
         videos=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
     shell:
         "{params.a2v} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
-        " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir} 2> {log}"
+        " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir}"
+        " --lipreader {input.lipreader} --syncnet {input.syncnet} 2> {log}"
+
+
+rule report:
+    input:
+        metrics=rules.evaluate.output.metrics,
+        per_clip=rules.evaluate.output.per_clip,
+        ear=rules.evaluate.output.ear,
+        videos=rules.generate_test.output.listing,
+        shards=exp_shards,
+        checkpoints=lambda wildcards: phase_checkpoints(wildcards.exp),
+        lipreader=exp_judge("lipreader"),
+        syncnet=exp_judge("syncnet"),
+    output:
+        html=f"{RESULTS}/{{exp}}/report.html",
+    log:
+        f"{RESULTS}/logs/report/{{exp}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/{{exp}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    params:
+        a2v=A2V,
+        args=CONFIG_ARGS,
+    shell:
+        "{params.a2v} report {params.args} --experiment {wildcards.exp} --metrics {input.metrics}"
+        " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards {input.shards}"
+        " --checkpoints {input.checkpoints} --lipreader {input.lipreader} --syncnet {input.syncnet}"
+        " --out {output.html} 2> {log}"

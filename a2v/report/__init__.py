@@ -1,0 +1,1 @@
+"""a2v.report — the per-experiment HTML report: figures (matplotlib) and the page."""

@@ -1,0 +1,91 @@
+"""The report's figures, drawn with matplotlib (Agg) and returned as PNG bytes.
+
+Every function takes plain tables (pandas) and returns ``bytes`` of a PNG, so the HTML embeds
+them as data URIs and the report stays one self-contained file.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from a2v.metrics.blinks import detect_blinks  # noqa: E402
+
+METHOD_COLOURS = {"real": "#222222", "static baseline": "#999999"}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def ear_figure(ear: pd.DataFrame, speaker: str, clip_id: str, threshold: float, min_frames: int, fps: float = 25.0) -> bytes:
+    """EAR over time of every method for one clip, the blink threshold, and the detected blinks shaded.
+
+    Args:
+        ear: rows ``method, speaker, clip_id, frame, ear`` (``metrics/ear.csv``).
+        threshold, min_frames: the blink detector's settings (:func:`a2v.metrics.blinks.detect_blinks`).
+    """
+    clip = ear[(ear.speaker == speaker) & (ear.clip_id == clip_id)]
+    methods = list(dict.fromkeys(clip.method))
+    fig, axes = plt.subplots(len(methods), 1, figsize=(8, 1.3 * len(methods) + 0.4), sharex=True, squeeze=False)
+    for ax, method in zip(axes[:, 0], methods):
+        series = clip[clip.method == method].sort_values("frame")
+        t = series.frame.to_numpy() / fps
+        values = series.ear.to_numpy()
+        ax.plot(t, values, color=METHOD_COLOURS.get(method, "#1f77b4"), lw=1.2)
+        ax.axhline(threshold, color="#d62728", lw=0.8, ls="--")
+        blinks = detect_blinks(values, threshold, min_frames)
+        for a, b in blinks:
+            ax.axvspan(a / fps, b / fps, color="#ff9896", alpha=0.6)
+        ax.set_ylabel("EAR")
+        ax.set_title(f"{method}: {len(blinks)} blink(s)", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(f"{speaker}/{clip_id}: eye aspect ratio, threshold {threshold}, min {min_frames} frames", fontsize=10)
+    return _png(fig)
+
+
+def loss_figure(losses: dict[str, pd.DataFrame]) -> bytes:
+    """Generator / discriminator loss terms per phase (one panel per phase; log scale when positive).
+
+    Args:
+        losses: phase name → its ``losses.csv`` (columns ``step``, ``g_*``, ``d_*``).
+    """
+    fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.2), squeeze=False)
+    for ax, (name, df) in zip(axes[0], losses.items()):
+        for col in [c for c in df.columns if c.startswith(("g_", "d_"))]:
+            ax.plot(df.step, df[col], lw=1.1, ls="-" if col.startswith("g_") else "--", label=col)
+        values = df[[c for c in df.columns if c.startswith(("g_", "d_"))]].to_numpy(dtype=float)
+        if np.nanmin(values) > 0:
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def rho_figure(losses: dict[str, pd.DataFrame]) -> bytes:
+    """MAN's modality weights ρ (first MAN block) over the whole training, phases in sequence."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    offset = 0
+    for name, df in losses.items():
+        cols = [c for c in df.columns if c.startswith("rho_")]
+        for k, col in enumerate(cols):
+            ax.plot(df.step + offset, df[col], color=f"C{k}", lw=1.3, label=col[4:] if offset == 0 else None)
+        if offset:
+            ax.axvline(offset, color="#999999", lw=0.8, ls=":")
+        ax.text(offset, 1.0, f" {name}", fontsize=8, va="top")
+        offset += int(df.step.max())
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("step (phases in sequence)")
+    ax.set_ylabel("ρ")
+    ax.legend(fontsize=8, ncol=5)
+    return _png(fig)

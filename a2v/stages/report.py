@@ -1,0 +1,145 @@
+"""Stage 9, report: ``results/<exp>/report.html``, the page a researcher opens first.
+
+One self-contained file (:mod:`a2v.report.html`): the experiment's facts (model, phases,
+perceptual backbone, the judges and their own error on real clips), the metrics table (mean ± std
+(n), published rows beside), side-by-side ``real | generated | static baseline`` videos of a few
+test clips with their audio, EAR curves with the detected blinks, loss curves per phase and, for
+MAN, the modality weights ρ over training.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import a2v
+from a2v.features.shard import open_shards
+from a2v.io.audio import load_audio
+from a2v.io.video import read_frames, write_video
+from a2v.report.figures import ear_figure, loss_figure, rho_figure
+from a2v.report.html import ClipVideo, Report, render
+from a2v.stages.common import get_logger
+from a2v.stages.evaluate import METRIC_COLUMNS
+
+MODEL_FACTS = ("image_size", "motion", "video_branch", "audio_branch", "use_motion", "use_mel", "use_pitch", "use_energy")
+VIDEO_HEIGHT = 192
+"""Side-by-side videos are scaled up (nearest neighbour) to at least this height in pixels."""
+
+
+def side_by_side(panels: list[np.ndarray], min_height: int = VIDEO_HEIGHT) -> np.ndarray:
+    """``[(T, S, S, 3) uint8, …]`` → ``(T', k·S, n·k·S, 3)`` uint8, T' the shortest length, k the integer upscale."""
+    t = min(len(p) for p in panels)
+    k = max(1, -(-min_height // panels[0].shape[1]))
+    row = np.concatenate([p[:t] for p in panels], axis=2)
+    return row.repeat(k, axis=1).repeat(k, axis=2)
+
+
+def _mp4_bytes(frames: np.ndarray, audio: np.ndarray | None, fps: float, sr: int) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / "clip.mp4", frames, fps, audio, sr)
+        return path.read_bytes()
+
+
+def _judge_fact(path: str | Path | None, kind: str) -> str:
+    if not path:
+        return "none: its metrics are NA"
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    clips = len((state.get("identity") or {}).get("train_clips", []))
+    extra = ""
+    if "train_wer" in state:
+        extra = f", WER {state['train_wer']:.1f} % on its own training clips"
+    if "train_offset_share" in state:
+        extra = f", best offset within ±1 frame on {100 * state['train_offset_share']:.0f} % of its training clips"
+    return f"{kind} trained by the pipeline on {clips} real non-test clips, {state.get('step')} steps{extra} ({path})"
+
+
+def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear: str | Path, videos: str | Path,
+        shards: list[str | Path], checkpoints: list[str | Path], out_html: str | Path,
+        lipreader: str | Path | None = None, syncnet: str | Path | None = None, n_videos: int = 3, log_file=None) -> Path:
+    """Write the report. Returns its path.
+
+    Args:
+        metrics, per_clip, ear: the evaluate stage's ``metrics.csv``, ``metrics/per_clip.csv``, ``metrics/ear.csv``.
+        videos: the generate stage's ``videos.tsv``.
+        shards: the dataset's feature shards (real frames).
+        checkpoints: each phase's ``checkpoint.pt``, in order (their folders hold ``losses.csv``).
+        lipreader, syncnet: the judges' checkpoints, if any.
+        n_videos: test clips shown as videos and EAR plots.
+    """
+    log = get_logger("report", log_file)
+    ev = exp["evaluate"]
+    table = pd.read_csv(metrics)
+    clips = pd.read_csv(per_clip, dtype={"clip_id": str, "speaker": str})
+    ears = pd.read_csv(ear, dtype={"clip_id": str, "speaker": str})
+    listing = pd.read_csv(videos, sep="\t", dtype={"clip_id": str, "speaker": str})
+    final = torch.load(checkpoints[-1], map_location="cpu", weights_only=True)
+    backbones = {torch.load(c, map_location="cpu", weights_only=True).get("perceptual_backbone") for c in checkpoints}
+    backbones.discard(None)
+    facts = [
+        ("experiment", f"{exp['name']} ({exp['model_type']} on {exp['dataset']})"),
+        ("model", ", ".join(f"{k}={v}" for k, v in final["model_config"].items() if k in MODEL_FACTS)),
+        ("phases", "; ".join(f"{p.get('name')}: {p.get('steps') or str(p.get('epochs')) + ' epochs'}" for p in exp["phases"])),
+        ("perceptual loss", "; ".join(sorted(backbones)) or "not used"),
+        ("lip-reader (WER)", _judge_fact(lipreader, "LipNet")),
+        ("SyncNet (LSE-C/D)", _judge_fact(syncnet, "SyncNet")),
+        ("test clips", str(clips.loc[clips.method == "real", "clip_id"].nunique())),
+        ("written", f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by a2v {a2v.__version__}"),
+    ]
+    warnings = [f"Perceptual features: {b}" for b in backbones if "NOT the paper" in b]
+    notes = [
+        "Means over test clips ± sample standard deviation (n = clips with a value). WER in % (the pipeline's "
+        "LipNet, greedy decoding); LSE-D ↓ / LSE-C ↑ by the pipeline's SyncNet over ±15-frame offsets; AV_offset in frames.",
+        "'real' rows score the real test clips themselves: the lip-reader's and SyncNet's own error on real video, "
+        "the bound a generator can reach with these judges. Published rows are the papers' numbers on their data.",
+    ]
+    shown = listing.head(n_videos)
+    readers = open_shards(shards)
+    clip_videos, ear_pngs = [], []
+    try:
+        for row in shown.itertuples(index=False):
+            reader = next(r for (ds, spk), r in readers.items() if spk == row.speaker)
+            real = reader.read(row.clip_id, "frames")
+            fps, sr = float(reader.attrs["fps"]), int(reader.attrs["sample_rate"])
+            fake = read_frames(row.video, fps=fps)
+            static = np.repeat(real[:1], len(real), axis=0)
+            audio = load_audio(row.video, sr, min_rms_dbfs=None)
+            ours = clips[(clips.speaker == row.speaker) & (clips.clip_id == row.clip_id) & clips.method.str.startswith("a2v:")]
+            caption = ""
+            if not ours.empty:
+                o = ours.iloc[0]
+                caption = f"said: “{o.get('sentence', '')}”; lip-read from generated: “{'' if pd.isna(o.get('transcript')) else o.get('transcript')}”"
+            clip_videos.append(ClipVideo(f"{row.speaker}/{row.clip_id}", _mp4_bytes(side_by_side([real, fake, static]), audio, fps, sr), caption))
+            ear_pngs.append((f"{row.speaker}/{row.clip_id}", ear_figure(ears, row.speaker, row.clip_id, ev["blink_ear_threshold"], ev["blink_min_frames"], fps)))
+    finally:
+        for r in readers.values():
+            r.close()
+    losses = {}
+    for k, ck in enumerate(checkpoints, start=1):
+        csv = Path(ck).parent / "losses.csv"
+        if csv.exists():
+            losses[f"phase {k}: {exp['phases'][k - 1].get('name', '')}"] = pd.read_csv(csv)
+    report = Report(
+        title=f"a2v report — {exp['name']}",
+        facts=facts,
+        metrics=table,
+        metric_columns=METRIC_COLUMNS,
+        videos=clip_videos,
+        ear_pngs=ear_pngs,
+        loss_png=loss_figure(losses) if losses else None,
+        rho_png=rho_figure(losses) if losses and any(c.startswith("rho_") for df in losses.values() for c in df.columns) else None,
+        notes=notes,
+        warnings=warnings,
+    )
+    out_html = Path(out_html)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_html.with_name(f".{out_html.name}.tmp")
+    tmp.write_text(render(report), encoding="utf-8")
+    os.replace(tmp, out_html)
+    log.info("report: %s (%.1f MiB, %d videos)", out_html, out_html.stat().st_size / 2**20, len(clip_videos))
+    return out_html
