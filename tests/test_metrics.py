@@ -244,6 +244,29 @@ def test_one_frame_dip_is_not_a_blink():
     assert blinks_per_second(ear, fps=25.0, min_frames=2) == 0.0
 
 
+# Blinks counted by eye on contact sheets of the eye region of every frame (2026-11-30): closed
+# lids at frames bgbn8n 46-48 and 54-56; lgbgzp 14-16 and 48-51; pbai5s 4-5, 24-25, 29-32 and
+# 42-43 (lids low between, looking down); pwbd8p 17-18, 35-38 and 66-68.
+BLINKS_BY_EYE = {"bgbn8n": [46, 54], "lgbgzp": [14, 48], "pbai5s": [4, 24, 29, 42], "pwbd8p": [17, 35, 66]}
+
+
+@pytest.mark.parametrize("clip", sorted(BLINKS_BY_EYE))
+def test_blinks_on_real_grid_clips_match_counts_by_eye(grid_sample, repo, clip):
+    """dlib landmarks on the full frames, EAR, and the configured threshold / minimum run find the
+    blinks a person counted, each starting within 2 frames of where the lids closed."""
+    import yaml
+
+    from a2v.face.ear import eye_aspect_ratio
+    from a2v.face.landmarks import DlibBackend
+
+    ev = yaml.safe_load((repo / "config" / "config.yaml").read_text())["evaluate"]
+    frames = read_frames(grid_sample / "s1" / f"{clip}.mpg")
+    landmarks = DlibBackend()(frames)[0]
+    found = detect_blinks(eye_aspect_ratio(landmarks).mean(axis=1), ev["blink_ear_threshold"], ev["blink_min_frames"])
+    assert len(found) == len(BLINKS_BY_EYE[clip]), found
+    assert all(abs(start - seen) <= 2 for (start, _), seen in zip(found, BLINKS_BY_EYE[clip])), found
+
+
 def test_nan_frames_are_not_closed():
     ear = _open_eyes(20)
     ear[5:8] = np.nan
