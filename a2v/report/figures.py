@@ -36,7 +36,7 @@ def ear_figure(ear: pd.DataFrame, speaker: str, clip_id: str, threshold: float, 
     """
     clip = ear[(ear.speaker == speaker) & (ear.clip_id == clip_id)]
     methods = list(dict.fromkeys(clip.method))
-    fig, axes = plt.subplots(len(methods), 1, figsize=(8, 1.3 * len(methods) + 0.4), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(methods), 1, figsize=(8, 1.5 * len(methods) + 0.6), sharex=True, squeeze=False, constrained_layout=True)
     for ax, method in zip(axes[:, 0], methods):
         series = clip[clip.method == method].sort_values("frame")
         t = series.frame.to_numpy() / fps
@@ -59,7 +59,7 @@ def loss_figure(losses: dict[str, pd.DataFrame]) -> bytes:
     Args:
         losses: phase name → its ``losses.csv`` (columns ``step``, ``g_*``, ``d_*``).
     """
-    fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.6), squeeze=False, constrained_layout=True)
     for ax, (name, df) in zip(axes[0], losses.items()):
         for col in [c for c in df.columns if c.startswith(("g_", "d_"))]:
             ax.plot(df.step, df[col], lw=1.1, ls="-" if col.startswith("g_") else "--", label=col)
@@ -68,7 +68,7 @@ def loss_figure(losses: dict[str, pd.DataFrame]) -> bytes:
             ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, ncol=2, loc="best", framealpha=0.7)
     return _png(fig)
 
 

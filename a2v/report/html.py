@@ -17,7 +17,8 @@ CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right; white-space: nowrap; }
+td.text { white-space: normal; }
 th:first-child, td:first-child, td.text { text-align: left; }
 tr.published td { color: #666; font-style: italic; } tr.real td { background: #f3f7ff; } tr.baseline td { background: #f7f7f7; }
 .note { color: #555; font-size: .9em; } .warn { color: #a33; }

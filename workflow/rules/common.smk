@@ -1,5 +1,6 @@
 # Helpers shared by the rules: paths, the config files to pass on, experiment lookups.
 
+import json
 import shlex
 import sys
 
@@ -30,6 +31,27 @@ def exp_phases(exp):
     e = config["experiments"][exp]
     defaults = config.get("model_defaults", {}).get(e["model_type"], {})
     return e.get("phases", defaults.get("phases", []))
+
+
+def settings_of(*keys):
+    """A params function: the JSON of a config section, so that editing it reruns the job
+    (Snakemake's params rerun trigger) — e.g. settings_of("lipreader")."""
+
+    def inner(wildcards):
+        node = config
+        for k in keys:
+            node = node.get(k, {}) if isinstance(node, dict) else {}
+        return json.dumps(node, sort_keys=True)
+
+    return inner
+
+
+def exp_settings(wildcards):
+    """The experiment's model, training and phases as they will run (defaults merged), as JSON."""
+    e = config["experiments"][wildcards.exp]
+    defaults = config.get("model_defaults", {}).get(e["model_type"], {})
+    merged = {k: (defaults.get(k), e.get(k)) for k in ("model", "training", "phases")}
+    return json.dumps(merged, sort_keys=True)
 
 
 def dataset_shards(dataset):

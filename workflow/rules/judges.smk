@@ -43,6 +43,7 @@ rule train_judge:
         a2v=A2V,
         args=CONFIG_ARGS,
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.judge}/{wildcards.dataset}",
+        settings=lambda wildcards: settings_of(wildcards.judge)(wildcards),
     shell:
         "{params.a2v} train-judge {params.args} {wildcards.judge} --split {input.split} --shards {input.shards}"
         " --out-dir {params.out_dir} 2> {log}"

@@ -25,6 +25,7 @@ rule train:
         args=CONFIG_ARGS,
         init=lambda wildcards, input: f"--init {input.init[0]}" if input.init else "",
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}/phase{wildcards.phase}",
+        settings=exp_settings,  # editing the experiment's settings reruns its training
     shell:
         "{params.a2v} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
         " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} {params.init}"
