@@ -37,10 +37,9 @@ from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
 from a2v.metrics.wer import word_error_rate
 from a2v.models.lipreader import LipNet, LipNetConfig, encode_text, greedy_decode
-from a2v.settings import dataclass_from_dict
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.resumable import ResumableRun
+from a2v.training.resumable import ResumableRun, check_run_settings, parse_run_section
 
 _log = logging.getLogger(__name__)
 
@@ -63,11 +62,7 @@ class LipreaderTraining:
     progress_interval: float = 30.0
 
     def __post_init__(self):
-        for name in ("batch_size", "steps", "checkpoint_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"lipreader.training.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lipreader.training.lr must be > 0, got {self.lr}")
+        check_run_settings(self, "lipreader.training")
 
 
 def parse_lipreader_config(section: dict | None) -> tuple[LipNetConfig, LipreaderTraining]:
@@ -76,11 +71,7 @@ def parse_lipreader_config(section: dict | None) -> tuple[LipNetConfig, Lipreade
     Raises:
         ValueError: unknown keys or bad values.
     """
-    section = dict(section or {})
-    unknown = sorted(set(section) - {"model", "training", "weights"})
-    if unknown:
-        raise ValueError(f"lipreader: unknown keys {unknown}; known: ['model', 'training', 'weights']")
-    return LipNetConfig.from_dict(section.get("model")), dataclass_from_dict(LipreaderTraining, section.get("training"), "lipreader.training")
+    return parse_run_section("lipreader", section, LipNetConfig, LipreaderTraining)
 
 
 def clip_sentence(words: Sequence[str]) -> str:

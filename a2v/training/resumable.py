@@ -12,12 +12,42 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from a2v.settings import dataclass_from_dict
 from a2v.training.checkpoint import load_checkpoint, save_checkpoint
 from a2v.training.losslog import LossLog
+
+RUN_COUNTS = ("batch_size", "steps", "checkpoint_every", "log_every")
+
+
+def check_run_settings(settings: Any, section: str) -> None:
+    """Validate the common fields of a run's training settings (counts >= 1, lr > 0).
+
+    Raises:
+        ValueError: naming ``<section>.<field>``.
+    """
+    for name in RUN_COUNTS:
+        if int(getattr(settings, name)) < 1:
+            raise ValueError(f"{section}.{name} must be >= 1, got {getattr(settings, name)}")
+    if not settings.lr > 0:
+        raise ValueError(f"{section}.lr must be > 0, got {settings.lr}")
+
+
+def parse_run_section(name: str, section: dict | None, model_cls, training_cls) -> tuple:
+    """Split a ``{model, training, weights}`` config section into ``(model_cls, training_cls)`` settings.
+
+    Raises:
+        ValueError: unknown keys or bad values, naming the section.
+    """
+    section = dict(section or {})
+    unknown = sorted(set(section) - {"model", "training", "weights"})
+    if unknown:
+        raise ValueError(f"{name}: unknown keys {unknown}; known: ['model', 'training', 'weights']")
+    return model_cls.from_dict(section.get("model")), dataclass_from_dict(training_cls, section.get("training"), f"{name}.training")
 
 
 class ResumableRun:

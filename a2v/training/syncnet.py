@@ -30,11 +30,10 @@ from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
 from a2v.metrics.sync import lse, offset_distances
 from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_loss
-from a2v.settings import dataclass_from_dict
 from a2v.training.checkpoint import load_checkpoint, plain
 from a2v.training.data import FeatureNormalizer, StepBatchSampler, fit_normalizer
 from a2v.training.lipreader import mouths_to_tensor
-from a2v.training.resumable import ResumableRun
+from a2v.training.resumable import ResumableRun, check_run_settings, parse_run_section
 
 _log = logging.getLogger(__name__)
 
@@ -57,11 +56,9 @@ class SyncNetTraining:
     progress_interval: float = 30.0
 
     def __post_init__(self):
-        for name in ("batch_size", "steps", "checkpoint_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"syncnet.training.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0 or not self.margin > 0:
-            raise ValueError(f"syncnet.training lr and margin must be > 0, got {self.lr}, {self.margin}")
+        check_run_settings(self, "syncnet.training")
+        if not self.margin > 0:
+            raise ValueError(f"syncnet.training.margin must be > 0, got {self.margin}")
 
 
 def parse_syncnet_config(section: dict | None) -> tuple[SyncNetConfig, SyncNetTraining]:
@@ -70,11 +67,7 @@ def parse_syncnet_config(section: dict | None) -> tuple[SyncNetConfig, SyncNetTr
     Raises:
         ValueError: unknown keys or bad values.
     """
-    section = dict(section or {})
-    unknown = sorted(set(section) - {"model", "training", "weights"})
-    if unknown:
-        raise ValueError(f"syncnet: unknown keys {unknown}; known: ['model', 'training', 'weights']")
-    return SyncNetConfig.from_dict(section.get("model")), dataclass_from_dict(SyncNetTraining, section.get("training"), "syncnet.training")
+    return parse_run_section("syncnet", section, SyncNetConfig, SyncNetTraining)
 
 
 class SyncPairs(Dataset):
