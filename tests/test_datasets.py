@@ -227,6 +227,22 @@ def test_lombard_alignment_parses_to_word_spans(lombard_root, grid_sample):
         word_spans([(0.0, 0.1, "ih_I")])
 
 
+def test_word_times_and_frames_from_grid_and_lombard_alignments(lombard_root, grid_sample):
+    from a2v.datasets.registry import word_frames, word_times
+
+    grid = next(r for r in GridAdapter(grid_sample).clips(["s1"]) if r.clip_id == "bgbn8n")
+    times = word_times(grid)
+    assert [w for _, _, w in times] == ["bin", "green", "by", "n", "eight", "now"]
+    assert times[0] == pytest.approx((0.82, 1.01, "bin"))  # 20500 and 25250 in 1/25000 s
+    lombard = next(r for r in LombardGridAdapter(lombard_root).clips(["s2"]) if r.clip_id == "l_bgbn8n")
+    assert [(pytest.approx(a, abs=1e-3), pytest.approx(b, abs=1e-3), w) for a, b, w in times] == word_times(lombard)
+    # 25 fps: bin covers frames 20.5–25.25 → [20, 26); a clip starting at source frame 22 of 40 frames
+    assert word_frames(times, 25.0, 0, 75)[0] == (20, 26, "bin")
+    assert word_frames(times, 25.0, 22, 40)[0] == (0, 4, "bin")
+    assert word_frames(times, 25.0, 22, 10)[-1] == (8, 10, "by")  # "by" (frames 30.75–33.5) cut at the clip end
+    assert word_times(ClipRecord("x", "s1", "c", "v.mp4")) == []
+
+
 def test_lombard_adapter_indexes_views_conditions_and_audio(lombard_root):
     lg = lombard_root / "lombardgrid"
     adapter = LombardGridAdapter(lombard_root)

@@ -5,7 +5,9 @@ Schema version 2 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps 
 Group ``clips/<clip_id>`` holds the datasets in :data:`DATASETS` (T = frames of the clip kept
 after the head-pose filter) and the attributes ``words`` (JSON list), ``phonemes`` (JSON list,
 CMU/ARPAbet without stress), ``source`` (path of the source video), ``first_frame`` (index in
-the source video, at ``fps``, of the clip's frame 0), ``n_frames``.
+the source video, at ``fps``, of the clip's frame 0), ``n_frames``, and ``word_frames`` (JSON list
+of ``[start, end, word]`` frame spans ``[start, end)`` of the clip's words, from GRID's
+``.align`` files; empty without an alignment, absent in shards written before a2v added it).
 
 Every dataset is chunked one frame per chunk (so a window of frames reads only its own chunks)
 and compressed as :data:`STORAGE` says: gzip with byte shuffling for frames, heatmaps and the

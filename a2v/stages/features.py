@@ -2,7 +2,8 @@
 
 For each aligned clip: audio features on the clip's full audio (:mod:`a2v.audio.features`)
 sliced to the kept frame range, Farnebäck flow between consecutive crops, 15 keypoint heatmaps
-(96×96) and eye aspect ratios from the crop landmarks, the words and their phonemes. The shard
+(96×96) and eye aspect ratios from the crop landmarks, the words, their phonemes and, where the
+corpus aligns them (GRID, Lombard GRID), their frame spans. The shard
 schema is :mod:`a2v.features.shard`.
 """
 
@@ -14,6 +15,7 @@ import h5py
 import numpy as np
 
 from a2v.audio.features import AudioFeatureConfig, audio_features
+from a2v.datasets.registry import word_frames, word_times
 from a2v.datasets.record import read_index
 from a2v.errors import A2VError
 from a2v.face.ear import eye_aspect_ratio
@@ -65,7 +67,7 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
     """
     log = get_logger("features", log_file)
     pre = config["preprocess"]
-    words = {r.clip_id: list(r.words) for r in read_index(index) if r.speaker == speaker}
+    records = {r.clip_id: r for r in read_index(index) if r.speaker == speaker}
     outcomes = Outcomes()
     attrs = dict(dataset=dataset, speaker=speaker, fps=float(pre["fps"]), sample_rate=int(pre["sample_rate"]), crop_size=int(pre["crop_size"]))
     with h5py.File(extract_h5, "r") as ext, h5py.File(aligned_h5, "r") as ali, ShardWriter(out_shard, attrs) as shard:
@@ -84,11 +86,14 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
                 log.warning("skip %s/%s: %s", speaker, clip_id, exc)
                 outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)
                 continue
-            clip_words = words.get(clip_id, [])
+            record = records.get(clip_id)
+            clip_words = list(record.words) if record else []
             n_frames = len(arrays["pose"])
+            first_frame = int(grp.attrs["first_frame"])
+            spans = [list(s) for s in word_frames(word_times(record), float(pre["fps"]), first_frame, n_frames)] if record else []
             shard.add_clip(clip_id, arrays, {
-                "words": clip_words, "phonemes": words_to_phonemes(clip_words),
-                "source": grp.attrs["source"], "first_frame": int(grp.attrs["first_frame"]), "n_frames": n_frames,
+                "words": clip_words, "phonemes": words_to_phonemes(clip_words), "word_frames": spans,
+                "source": grp.attrs["source"], "first_frame": first_frame, "n_frames": n_frames,
             }, copy_from={"frames": grp["crops"]})
             outcomes.ok(clip_id, n_frames=n_frames, voiced_fraction=round(float((arrays["f0"] > 0).mean()), 3))
     outcomes.write(out_tsv)
