@@ -4,8 +4,10 @@ held-out clips — the numbers that say what WER and LSE-C/D of generated videos
 Reads a finished ``train_judge`` run (its ``lipreader_split.tsv``, shards and both checkpoints)
 and, over the split's test clips (never seen by the judges), prints:
 
-* LipNet: WER (%) over all test sentences, per-word-slot accuracy (GRID: command, colour,
-  preposition, letter, digit, adverb), and seconds per clip;
+* LipNet: WER (%) over all test sentences with each decoder (GRID-grammar Viterbi, greedy), the
+  per-word-slot accuracy (GRID: command, colour, preposition, letter, digit, adverb), seconds per
+  clip, and the WER of a reader that sees nothing (the most frequent training word in every slot)
+  and the chance of each slot, the floor a lip-reader must beat;
 * SyncNet: LSE-D / LSE-C of the real clips, the share whose best offset is within ±1 frame, and
   the share of clips with audio delayed by ``--shift`` frames found within ±1 of that shift.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     tests = split[split.split == "test"]
     reader = LipReader.load(res / "lipreader" / args.dataset / "checkpoint.pt")
     scorer = SyncScorer.load(res / "syncnet" / args.dataset / "checkpoint.pt")
-    refs, hyps, sync, shifted = [], [], [], []
+    refs, hyps, greedy, sync, shifted = [], [], [], [], []
     t_lip = 0.0
     for speaker, group in tests.groupby("speaker"):
         with ShardReader(res / "features" / args.dataset / f"{speaker}.h5") as shard:
@@ -50,19 +53,28 @@ def main(argv: list[str] | None = None) -> int:
                 frames, mfcc = shard.read(clip_id, "frames"), shard.read(clip_id, "mfcc")
                 refs.append(clip_sentence(shard.clip_attrs(clip_id)["words"]))
                 t = time.perf_counter()
-                hyps.append(reader.read_lips([frames])[0])
+                hyps.append(reader.read_lips([frames], "grid_grammar")[0])
                 t_lip += time.perf_counter() - t
+                greedy.append(reader.read_lips([frames], "greedy")[0])
                 sync.append(scorer.score(frames, mfcc))
                 late = np.concatenate([np.repeat(mfcc[:1], args.shift, axis=0), mfcc[: -args.shift]])
                 shifted.append(scorer.score(frames, late))
     n = len(refs)
-    wer = 100 * word_error_rate(refs, hyps)
+    train_sentences = []
+    for speaker, group in split[split.split != "test"].groupby("speaker"):
+        with ShardReader(res / "features" / args.dataset / f"{speaker}.h5") as shard:
+            train_sentences += [clip_sentence(shard.clip_attrs(c)["words"]).split() for c in group.clip_id]
+    majority = " ".join(Counter(s[i] for s in train_sentences if len(s) == 6).most_common(1)[0][0] for i in range(6))
+    blind = 100 * word_error_rate(refs, [majority] * n)
     slots = np.array([[r.split()[i] == (h.split() + [""] * 6)[i] for i in range(6)] for r, h in zip(refs, hyps) if len(r.split()) == 6])
     print(f"test clips: {n} (never seen by the judges)")
-    print(f"LipNet: WER {wer:.1f} % on real test clips; word accuracy per GRID slot (command colour prep letter digit adverb): "
-          + " ".join(f"{100 * a:.0f}%" for a in slots.mean(axis=0)) + f"; {t_lip / n:.2f} s per clip")
-    for r, h in list(zip(refs, hyps))[:5]:
-        print(f"    said {r!r:34} read {h!r}")
+    print(f"LipNet: WER {100 * word_error_rate(refs, hyps):.1f} % on real test clips with GRID-grammar decoding, "
+          f"{100 * word_error_rate(refs, greedy):.1f} % with greedy decoding; {t_lip / n:.2f} s per clip")
+    print("    word accuracy per GRID slot (command colour prep letter digit adverb): "
+          + " ".join(f"{100 * a:.0f}%" for a in slots.mean(axis=0)) + " (chance 25% 25% 25% 4% 10% 25%)")
+    print(f"    a reader that sees nothing (always {majority!r}, the training clips' most frequent words): WER {blind:.1f} %")
+    for r, h, g in list(zip(refs, hyps, greedy))[:5]:
+        print(f"    said {r!r:34} read {h!r:34} greedy {g!r}")
     d = np.array([s["lse_d"] for s in sync])
     c = np.array([s["lse_c"] for s in sync])
     found = np.mean([abs(s["offset"]) <= 1 for s in sync])

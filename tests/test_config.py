@@ -94,3 +94,14 @@ def test_bad_model_key_caught_at_load(repo, tmp_path):
     bad.write_text("experiments: {man_grid: {model: {n_res_blockz: 3}}}\n")
     with pytest.raises(ConfigError, match="experiment 'man_grid'.*n_res_blockz"):
         load_config([repo / "config/config.yaml", bad])
+
+
+def test_bad_lipreader_settings_caught_at_load(repo, tmp_path):
+    for text, match in [
+        ("lipreader: {training: {word_prob: 1.5}}\n", "lipreader/training/word_prob"),
+        ("lipreader: {model: {decoder: beam}}\n", "decoder must be one of"),
+    ]:
+        bad = tmp_path / "judge.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=match):
+            load_config([repo / "config/config.yaml", bad])

@@ -119,6 +119,8 @@ def test_end_to_end_outputs(tiny_run):
     assert np.isnan(methods.loc["real", "SSIM"]) and np.isfinite(methods.loc["real", "CPBD"])
     per_clip = pd.read_csv(res / "man_grid" / "metrics" / "per_clip.csv")
     assert {"sentence", "transcript"} <= set(per_clip.columns) and per_clip["sentence"].str.split().str.len().eq(6).all()
+    read = per_clip.loc[per_clip["method"].isin(["a2v:man_grid", "static baseline", "real"]), "transcript"]
+    assert len(read) == 3 and read.str.split().str.len().eq(6).all()  # grid_grammar decoding: always a GRID sentence
     for judge in ("lipreader", "syncnet"):
         assert (res / judge / "grid" / "checkpoint.pt").is_file()
     for rule in STAGES:

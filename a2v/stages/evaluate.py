@@ -9,7 +9,8 @@ face box (:func:`a2v.face.align.template_box`), on frames upscaled to 256×256 (
 
 Metrics (definitions in :mod:`a2v.metrics`): SSIM, PSNR, CPBD, LMD, blinks/s, ACD-C, ACD-E;
 with the dataset's judges (stage ``train_judge``): WER in % by the pipeline's LipNet
-(:mod:`a2v.training.lipreader`; greedy decoding against the clip's words) and LSE-D / LSE-C /
+(:mod:`a2v.training.lipreader`; decoded as its config says, GRID-grammar Viterbi by default,
+against the clip's words) and LSE-D / LSE-C /
 AV offset by its SyncNet (:mod:`a2v.metrics.sync`). Without a judge its columns are ``NA`` with
 the reason logged. A test clip that a judge was trained on is left out of that judge's columns
 (logged), so a judge's number is always on unseen clips.

@@ -53,7 +53,8 @@ def _judge_fact(path: str | Path | None, kind: str) -> str:
     clips = len((state.get("identity") or {}).get("train_clips", []))
     extra = ""
     if "train_wer" in state:
-        extra = f", WER {state['train_wer']:.1f} % on its own training clips"
+        decoder = (state.get("model_config") or {}).get("decoder", "greedy")
+        extra = f", {decoder} decoding, WER {state['train_wer']:.1f} % on its own training clips"
     if "train_offset_share" in state:
         extra = f", best offset within ±1 frame on {100 * state['train_offset_share']:.0f} % of its training clips"
     return f"{kind} trained by the pipeline on {clips} real non-test clips, {state.get('step')} steps{extra} ({path})"
@@ -94,7 +95,7 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
     warnings = [f"Perceptual features: {b}" for b in backbones if "NOT the paper" in b]
     notes = [
         "Means over test clips ± sample standard deviation (n = clips with a value). WER in % (the pipeline's "
-        "LipNet, greedy decoding); LSE-D ↓ / LSE-C ↑ by the pipeline's SyncNet over ±15-frame offsets; AV_offset in frames.",
+        "LipNet; its decoder is in the facts above); LSE-D ↓ / LSE-C ↑ by the pipeline's SyncNet over ±15-frame offsets; AV_offset in frames.",
         "'real' rows score the real test clips themselves: the lip-reader's and SyncNet's own error on real video, "
         "the bound a generator can reach with these judges. Published rows are the papers' numbers on their data.",
     ]

@@ -5,19 +5,33 @@ the pipeline trains its own on the training clips of the real corpus (``train_li
 ``train_lipreader`` rule) and reports its WER on the real test clips beside the WER on generated
 ones.
 
-Training (LipNet §4): CTC loss (blank 0, Graves et al. 2006) on mouth crops of the aligned frames
-(:func:`a2v.face.mouth.mouth_crops`), Adam (lr 1e-4), horizontal-flip augmentation; sentences
-are the clip's aligned words without GRID's ``sil``/``sp`` markers. Resumable like MAN training:
-``last.pt`` every ``checkpoint_every`` steps, ``checkpoint.pt`` (format ``"a2v-lipnet"``) at the end,
+Training (LipNet §3.2 and §4.1): CTC loss (blank 0, Graves et al. 2006) on mouth crops of the
+aligned frames (:func:`a2v.face.mouth.mouth_crops`), Adam; sentences are the clip's aligned words
+without GRID's ``sil``/``sp`` markers. LipNet's three augmentations:
+
+- horizontal flips (``flip``, half the instances);
+- single words cut from the sentences at their alignment times as extra instances (``word_prob``:
+  the share of steps whose batch is words — a batch is all words or all sentences, so words are
+  not padded to sentence length; ``WORD_MARGIN`` frames of context each side). LipNet lets this
+  share decay by 0.925 per epoch; a2v keeps it constant, which is what was measured (the
+  shard's ``word_frames``, written by the features stage from GRID's ``.align`` files; a shard
+  without them trains on sentences only, with a warning);
+- frame deletion and duplication, each with per-frame probability ``frame_jitter`` (0.05).
+
+Decoding: the model config's ``decoder`` (:class:`a2v.models.lipreader.LipNetConfig`), GRID-grammar
+Viterbi by default (:mod:`a2v.models.ctc_grammar`).
+
+Resumable like MAN training: ``last.pt`` every ``checkpoint_every`` steps, ``checkpoint.pt`` (format ``"a2v-lipnet"``) at the end,
 ``losses.csv`` with ``step, loss`` (CTC)``, seconds`` (:class:`a2v.training.resumable.ResumableRun`).
 
 Config (top-level ``lipreader`` section)::
 
     lipreader:
       model: {mouth_width: 100, mouth_height: 50, channels: [32, 64, 96], gru_hidden: 256,
-              gru_layers: 2, dropout: 0.5}
+              gru_layers: 2, dropout: 0.5, batch_norm: true, decoder: grid_grammar}
       training: {batch_size: 8, lr: 1.0e-4, steps: 5000, seed: 0, checkpoint_every: 250,
-                 log_every: 25, flip: true, progress_interval: 30.0}
+                 log_every: 25, flip: true, word_prob: 0.5, frame_jitter: 0.05,
+                 progress_interval: 30.0}
       weights: null     # a torch state dict / a2v-lipnet checkpoint of an externally trained LipNet
 """
 
@@ -36,7 +50,8 @@ from torch.utils.data import DataLoader, Dataset
 from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
 from a2v.metrics.wer import word_error_rate
-from a2v.models.lipreader import LipNet, LipNetConfig, encode_text, greedy_decode
+from a2v.models.ctc_grammar import GrammarDecoder
+from a2v.models.lipreader import DECODERS, LipNet, LipNetConfig, encode_text, greedy_decode
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
 from a2v.training.resumable import ResumableRun, check_run_settings, parse_run_section
@@ -59,10 +74,15 @@ class LipreaderTraining:
     checkpoint_every: int = 250
     log_every: int = 25
     flip: bool = True
+    word_prob: float = 0.5
+    frame_jitter: float = 0.05
     progress_interval: float = 30.0
 
     def __post_init__(self):
         check_run_settings(self, "lipreader.training")
+        for name in ("word_prob", "frame_jitter"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"lipreader.training.{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 def parse_lipreader_config(section: dict | None) -> tuple[LipNetConfig, LipreaderTraining]:
@@ -79,11 +99,28 @@ def clip_sentence(words: Sequence[str]) -> str:
     return " ".join(w.lower() for w in words if w.lower() not in NON_WORDS)
 
 
-def load_mouth_clips(clips: Sequence[tuple[str | Path, str]], width: int, height: int) -> list[tuple[np.ndarray, str]]:
-    """Mouth crops and sentences of ``(shard path, clip id)`` pairs.
+WORD_MARGIN = 2
+"""Frames of context kept each side of a word instance (GRID's alignments are to the 40 ms frame)."""
 
-    Returns:
-        ``[(mouths (T, height, width, 3) uint8, sentence), …]`` in the order given.
+
+@dataclass
+class MouthClip:
+    """One training clip of the lip-reader.
+
+    Attributes:
+        mouths: ``(T, H, W, 3)`` uint8 mouth crops.
+        sentence: the spoken words, e.g. ``"bin blue at f two now"``.
+        word_frames: ``[(start, end, word), …]`` frame spans ``[start, end)`` of the words in
+            ``mouths`` (empty when the shard has no alignment).
+    """
+
+    mouths: np.ndarray
+    sentence: str
+    word_frames: list[tuple[int, int, str]]
+
+
+def load_mouth_clips(clips: Sequence[tuple[str | Path, str]], width: int, height: int) -> list[MouthClip]:
+    """Mouth crops, sentences and word spans of ``(shard path, clip id)`` pairs, in the order given.
 
     Raises:
         KeyError: a clip not in its shard.
@@ -96,10 +133,12 @@ def load_mouth_clips(clips: Sequence[tuple[str | Path, str]], width: int, height
             reader = readers.setdefault(str(path), ShardReader(path))
             if clip_id not in reader.clip_ids:
                 raise KeyError(f"{path}: no clip {clip_id!r}")
-            sentence = clip_sentence(reader.clip_attrs(clip_id)["words"])
+            attrs = reader.clip_attrs(clip_id)
+            sentence = clip_sentence(attrs["words"])
             if not sentence:
                 raise ValueError(f"{path}: clip {clip_id!r} has no words to lip-read")
-            out.append((mouth_crops(reader.read(clip_id, "frames"), width, height), sentence))
+            spans = [(int(a), int(b), str(w)) for a, b, w in attrs.get("word_frames", []) if w.lower() not in NON_WORDS]
+            out.append(MouthClip(mouth_crops(reader.read(clip_id, "frames"), width, height), sentence, spans))
     finally:
         for r in readers.values():
             r.close()
@@ -111,29 +150,59 @@ def mouths_to_tensor(mouths: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(mouths)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
+def jitter_frames(n_frames: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Frame indices with each frame deleted, and each kept one duplicated, with probability ``p``
+    (LipNet §4.1). Never returns an empty index."""
+    keep = np.flatnonzero(rng.random(n_frames) >= p)
+    if len(keep) == 0:
+        keep = np.arange(n_frames)
+    return np.repeat(keep, 1 + (rng.random(len(keep)) < p))
+
+
 class MouthClipDataset(Dataset):
-    """Whole clips for CTC training. ``dataset[(i, draw)]`` flips clip i horizontally when ``flip`` and ``draw`` is odd.
+    """Training instances of the lip-reader (see the module docstring).
+
+    ``dataset[(i, draw, word)]``: clip i, or (``word`` true) one of its words; ``draw`` (an int)
+    seeds the flip, the word chosen and the frame jitter, so an instance is reproducible.
 
     Items: ``video (3, T, H, W)`` float, ``target (L,)`` int64 class indices, ``sentence`` str.
     """
 
-    def __init__(self, items: list[tuple[np.ndarray, str]], flip: bool = True):
-        if not items:
+    def __init__(self, clips: list[MouthClip], flip: bool = True, frame_jitter: float = 0.0):
+        if not clips:
             raise ValueError("the lip-reader needs at least one training clip")
-        self.items = items
-        self.flip = flip
-        self.targets = [torch.tensor(encode_text(s), dtype=torch.long) for _, s in items]
+        self.clips, self.flip, self.frame_jitter = clips, flip, frame_jitter
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.clips)
 
     def __getitem__(self, key) -> dict:
-        i, draw = key if isinstance(key, tuple) else (key, 0)
-        mouths, sentence = self.items[i]
+        i, draw, word = key if isinstance(key, tuple) else (key, 0, False)
+        clip = self.clips[i]
+        rng = np.random.default_rng(draw)
+        mouths, text = clip.mouths, clip.sentence
+        if word and clip.word_frames:
+            start, end, text = clip.word_frames[rng.integers(len(clip.word_frames))]
+            mouths = mouths[max(start - WORD_MARGIN, 0):min(end + WORD_MARGIN, len(mouths))]
+        if self.frame_jitter > 0:
+            mouths = mouths[jitter_frames(len(mouths), self.frame_jitter, rng)]
         video = mouths_to_tensor(mouths)
-        if self.flip and draw % 2:
+        if self.flip and rng.random() < 0.5:
             video = video.flip(-1)
-        return {"video": video, "target": self.targets[i], "sentence": sentence}
+        return {"video": video, "target": torch.tensor(encode_text(text), dtype=torch.long), "sentence": text}
+
+
+class WordOrSentenceSampler(StepBatchSampler):
+    """:class:`StepBatchSampler` whose step k is a batch of words with probability ``word_prob``
+    (drawn with seed ``(seed, k)``, so resuming reproduces it): keys ``(i, draw, word)``."""
+
+    def __init__(self, n_items: int, batch_size: int, seed: int, start_step: int, end_step: int, word_prob: float):
+        super().__init__(n_items, batch_size, seed, start_step, end_step)
+        self.word_prob = float(word_prob)
+
+    def batch(self, step: int) -> list[tuple[int, int, bool]]:
+        word = bool(np.random.default_rng((self.seed, step, 1)).random() < self.word_prob)
+        return [(i, draw, word) for i, draw in super().batch(step)]
 
 
 def collate_clips(batch: list[dict]) -> dict:
@@ -185,21 +254,26 @@ def train_lipreader(
     model = LipNet(model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     start = run.resume(model, opt, device)
-    items = load_mouth_clips(train_clips, model_cfg.mouth_width, model_cfg.mouth_height)
-    dataset = MouthClipDataset(items, tcfg.flip)
-    loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), tcfg.batch_size, tcfg.seed, start, tcfg.steps), collate_fn=collate_clips)
+    clips = load_mouth_clips(train_clips, model_cfg.mouth_width, model_cfg.mouth_height)
+    word_prob = tcfg.word_prob
+    if word_prob > 0 and not any(c.word_frames for c in clips):
+        emit("[lipreader] WARNING: the shards have no word alignments (word_frames); training on whole sentences only")
+        word_prob = 0.0
+    dataset = MouthClipDataset(clips, tcfg.flip, tcfg.frame_jitter)
+    sampler = WordOrSentenceSampler(len(dataset), tcfg.batch_size, tcfg.seed, start, tcfg.steps, word_prob)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     emit(f"[lipreader] LipNet {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(dataset)} clips, "
          f"mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, batch {tcfg.batch_size}, steps {start}->{tcfg.steps}, device {device}")
 
     def step_fn(batch: dict) -> torch.Tensor:
-        log_probs = model(batch["video"].to(device))
+        log_probs = model(batch["video"].to(device), batch["lengths"])
         return ctc(log_probs, batch["targets"].to(device), batch["lengths"].to(device), batch["target_lengths"].to(device))
 
     def finish() -> dict:
-        hyps = LipReader(model, device).transcribe([m for m, _ in items])
-        train_wer = 100.0 * word_error_rate([s for _, s in items], hyps)
-        emit(f"[lipreader] WER on its own training clips: {train_wer:.1f} %")
+        hyps = LipReader(model, device).transcribe([c.mouths for c in clips])
+        train_wer = 100.0 * word_error_rate([c.sentence for c in clips], hyps)
+        emit(f"[lipreader] WER on its own training clips ({model_cfg.decoder} decoding): {train_wer:.1f} %")
         return {"train_wer": train_wer}
 
     return run.run(loader, step_fn, model, opt, {"model_config": model_cfg.to_dict()}, tcfg.log_every, tcfg.checkpoint_every,
@@ -207,7 +281,8 @@ def train_lipreader(
 
 
 class LipReader:
-    """A trained LipNet in eval mode that transcribes mouth-crop sequences (greedy CTC decoding).
+    """A trained LipNet in eval mode that transcribes mouth-crop sequences with the model's
+    decoder (``cfg.decoder``: GRID-grammar Viterbi or greedy CTC best path).
 
     Args:
         model: the network (moved to ``device``, eval mode).
@@ -218,10 +293,12 @@ class LipReader:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.cfg = model.cfg
+        self.grammar = GrammarDecoder.grid() if self.cfg.decoder == "grid_grammar" else None
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "LipReader":
-        """From an ``a2v-lipnet`` checkpoint, or a bare torch state dict of :class:`LipNet` with default config.
+        """From an ``a2v-lipnet`` checkpoint, or a bare torch state dict of :class:`LipNet` with the
+        default config (BatchNorm when the dict has its running statistics).
 
         Raises:
             FileNotFoundError: no such file.
@@ -235,7 +312,7 @@ class LipReader:
             model = LipNet(LipNetConfig.from_dict(state["model_config"]))
             weights = state["model"]
         elif isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
-            model, weights = LipNet(), state
+            model, weights = LipNet(LipNetConfig(batch_norm=any(k.endswith("running_mean") for k in state))), state
         else:
             raise ValueError(f"{path}: not an a2v-lipnet checkpoint or a LipNet state dict")
         try:
@@ -245,14 +322,29 @@ class LipReader:
         return cls(model, device)
 
     @torch.no_grad()
-    def transcribe(self, mouth_clips: Sequence[np.ndarray]) -> list[str]:
-        """Sentences read from ``(T, H, W, 3)`` uint8 mouth-crop clips (H × W = the model's mouth size)."""
+    def log_probs(self, mouths: np.ndarray) -> torch.Tensor:
+        """``(T, 28)`` float32 CPU CTC log-probabilities of one ``(T, H, W, 3)`` uint8 mouth-crop clip."""
+        return self.model(mouths_to_tensor(mouths)[None].to(self.device))[:, 0].float().cpu()
+
+    def transcribe(self, mouth_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
+        """Sentences read from ``(T, H, W, 3)`` uint8 mouth-crop clips (H × W = the model's mouth size).
+
+        Args:
+            decoder: ``"grid_grammar"`` or ``"greedy"``; ``None``: the model's ``cfg.decoder``.
+
+        Raises:
+            ValueError: an unknown ``decoder``.
+        """
+        decoder = decoder or self.cfg.decoder
+        if decoder not in DECODERS:
+            raise ValueError(f"lip-reader decoder must be one of {DECODERS}, got {decoder!r}")
+        grammar = (self.grammar or GrammarDecoder.grid()) if decoder == "grid_grammar" else None
         out = []
         for mouths in mouth_clips:
-            x = mouths_to_tensor(mouths)[None].to(self.device)
-            out += greedy_decode(self.model(x))
+            lp = self.log_probs(mouths)
+            out.append(grammar.decode(lp.numpy()) if grammar else greedy_decode(lp[:, None])[0])
         return out
 
-    def read_lips(self, aligned_clips: Sequence[np.ndarray]) -> list[str]:
-        """Sentences read from ``(T, S, S, 3)`` uint8 aligned face crops (real or generated)."""
-        return self.transcribe([mouth_crops(c, self.cfg.mouth_width, self.cfg.mouth_height) for c in aligned_clips])
+    def read_lips(self, aligned_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
+        """Sentences read from ``(T, S, S, 3)`` uint8 aligned face crops (real or generated); ``decoder`` as in :meth:`transcribe`."""
+        return self.transcribe([mouth_crops(c, self.cfg.mouth_width, self.cfg.mouth_height) for c in aligned_clips], decoder)
