@@ -188,6 +188,9 @@ def test_report_is_self_contained_and_renders(tiny_run, tmp_path):
     assert page.count("data:image/png;base64,") >= 3  # EAR, losses, rho
     assert "a2v:man_grid" in page and "static baseline" in page and "MAN-optical" in page
     assert "LipNet trained by the pipeline" in page and "SyncNet trained by the pipeline" in page
+    # each paper cited once, under the table, and referenced as [k] from its rows
+    assert page.count("Multi Modal Adaptive Normalization for Audio to Video Generation, Table 1 (GRID)") == 1
+    assert "MAN-optical <sup>[1]</sup>" in page and "MAN-keypoint <sup>[1]</sup>" in page
     assert "http://" not in page.replace("http://www.w3.org", "") and "src='http" not in page
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -25,6 +25,7 @@ tr.published td { color: #666; font-style: italic; } tr.real td { background: #f
 .clips { display: flex; flex-wrap: wrap; gap: 1em; } .clip { flex: 0 0 auto; }
 .clip p { margin: .2em 0; font-size: .85em; }
 img { max-width: 100%; }
+.wide { overflow-x: auto; } ol.sources { margin: .3em 0; padding-left: 1.6em; }
 """
 
 
@@ -71,17 +72,25 @@ def _cell(row: pd.Series, col: str) -> str:
 
 
 def metrics_table(metrics: pd.DataFrame, columns: list[str]) -> str:
-    """``metrics.csv`` as an HTML table: mean ± std (n) per metric; published rows marked."""
+    """``metrics.csv`` as an HTML table: mean ± std (n) per metric; published rows marked, their
+    sources numbered ``[k]`` in the ``method`` cell and listed under the table."""
     kinds = {"published": "published", "real clips (upper bound)": "real", "baseline": "baseline"}
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", "kind"] + columns + ["source"])
-    body = []
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", "kind"] + columns)
+    body, sources = [], []
     for _, row in metrics.iterrows():
         cls = kinds.get(str(row.get("kind")), "")
-        cells = [f"<td>{html.escape(str(row['method']))}</td>", f"<td class='text'>{html.escape(str(row.get('kind', '')))}</td>"]
+        method = html.escape(str(row["method"]))
+        source = row.get("source")
+        if cls == "published" and isinstance(source, str) and source:
+            if source not in sources:
+                sources.append(source)
+            method += f" <sup>[{sources.index(source) + 1}]</sup>"
+        cells = [f"<td>{method}</td>", f"<td class='text'>{html.escape(str(row.get('kind', '')))}</td>"]
         cells += [f"<td>{_cell(row, c)}</td>" for c in columns]
-        cells.append(f"<td class='text'><small>{html.escape(str(row.get('source', '')))}</small></td>")
         body.append(f"<tr class='{cls}'>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    refs = "".join(f"<li>{html.escape(s)}</li>" for s in sources)
+    return (f"<div class='wide'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+            + (f"<ol class='note sources'>{refs}</ol>" if refs else ""))
 
 
 def render(report: Report) -> str:
