@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from a2v.features.shard import ShardReader
+    from a2v.models.ctc_grammar import GRID_SLOTS
+    from a2v.models.lipreader import GRID_VOCABULARY
     from a2v.metrics.wer import word_error_rate
     from a2v.stages.select import read_split
     from a2v.training.lipreader import LipReader, clip_sentence
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LipNet: WER {100 * word_error_rate(refs, hyps):.1f} % on real test clips with GRID-grammar decoding, "
           f"{100 * word_error_rate(refs, greedy):.1f} % with greedy decoding; {t_lip / n:.2f} s per clip")
     print("    word accuracy per GRID slot (command colour prep letter digit adverb): "
-          + " ".join(f"{100 * a:.0f}%" for a in slots.mean(axis=0)) + " (chance 25% 25% 25% 4% 10% 25%)")
+          + " ".join(f"{100 * a:.0f}%" for a in slots.mean(axis=0)) + " (chance " + " ".join(f"{100 / len(GRID_VOCABULARY[s]):.0f}%" for s in GRID_SLOTS) + ")")
     print(f"    a reader that sees nothing (always {majority!r}, the training clips' most frequent words): WER {blind:.1f} %")
     for r, h, g in list(zip(refs, hyps, greedy))[:5]:
         print(f"    said {r!r:34} read {h!r:34} greedy {g!r}")

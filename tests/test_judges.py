@@ -180,6 +180,11 @@ def test_lipreader_learns_its_training_sentences(shard, tmp_path):
     for bn in (True, False):
         torch.save(LipNet(LipNetConfig(batch_norm=bn)).state_dict(), tmp_path / "bare.pt")
         assert LipReader.load(tmp_path / "bare.pt").cfg.batch_norm is bn
+    # an a2v-lipnet checkpoint written before batch_norm was a setting: its weights say it has none
+    old = dict(state, model=LipNet(LipNetConfig(**{**state["model_config"], "batch_norm": False})).state_dict(),
+               model_config={k: v for k, v in state["model_config"].items() if k != "batch_norm"})
+    torch.save(old, tmp_path / "old.pt")
+    assert LipReader.load(tmp_path / "old.pt").cfg.batch_norm is False
     with pytest.raises(ValueError, match="not an a2v-lipnet"):
         bad = tmp_path / "bad.pt"
         torch.save({"format": "x", "step": 1}, bad)

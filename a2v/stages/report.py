@@ -22,6 +22,7 @@ import a2v
 from a2v.features.shard import open_shards
 from a2v.io.audio import load_audio
 from a2v.io.video import read_frames, write_video
+from a2v.models.lipreader import LipNetConfig
 from a2v.report.figures import ear_figure, loss_figure, rho_figure
 from a2v.report.html import ClipVideo, Report, render
 from a2v.stages.common import get_logger
@@ -53,7 +54,7 @@ def _judge_fact(path: str | Path | None, kind: str) -> str:
     clips = len((state.get("identity") or {}).get("train_clips", []))
     extra = ""
     if "train_wer" in state:
-        decoder = (state.get("model_config") or {}).get("decoder", "greedy")
+        decoder = (state.get("model_config") or {}).get("decoder", LipNetConfig.decoder)  # as LipReader.load reads it
         extra = f", {decoder} decoding, WER {state['train_wer']:.1f} % on its own training clips"
     if "train_offset_share" in state:
         extra = f", best offset within ±1 frame on {100 * state['train_offset_share']:.0f} % of its training clips"

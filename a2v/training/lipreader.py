@@ -298,7 +298,8 @@ class LipReader:
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "LipReader":
         """From an ``a2v-lipnet`` checkpoint, or a bare torch state dict of :class:`LipNet` with the
-        default config (BatchNorm when the dict has its running statistics).
+        default config; BatchNorm, where the config does not say, when the weights have its running
+        statistics.
 
         Raises:
             FileNotFoundError: no such file.
@@ -309,12 +310,14 @@ class LipReader:
             raise FileNotFoundError(f"{path}: lip-reader weights not found")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and state.get("format") == LIPNET_FORMAT:
-            model = LipNet(LipNetConfig.from_dict(state["model_config"]))
-            weights = state["model"]
+            config, weights = dict(state["model_config"]), state["model"]
         elif isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
-            model, weights = LipNet(LipNetConfig(batch_norm=any(k.endswith("running_mean") for k in state))), state
+            config, weights = {}, state
         else:
             raise ValueError(f"{path}: not an a2v-lipnet checkpoint or a LipNet state dict")
+        # weights saved without a batch_norm setting (bare dicts, checkpoints older than it) say it themselves
+        config.setdefault("batch_norm", any(k.endswith("running_mean") for k in weights))
+        model = LipNet(LipNetConfig.from_dict(config))
         try:
             model.load_state_dict(weights)
         except RuntimeError as exc:
