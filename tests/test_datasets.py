@@ -228,7 +228,7 @@ def test_lombard_alignment_parses_to_word_spans(lombard_root, grid_sample):
 
 
 def test_word_times_and_frames_from_grid_and_lombard_alignments(lombard_root, grid_sample):
-    from a2v.datasets.registry import word_frames, word_times
+    from a2v.datasets.word_timing import word_frames, word_times
 
     grid = next(r for r in GridAdapter(grid_sample).clips(["s1"]) if r.clip_id == "bgbn8n")
     times = word_times(grid)

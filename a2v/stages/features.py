@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from a2v.audio.features import AudioFeatureConfig, audio_features
-from a2v.datasets.registry import word_frames, word_times
+from a2v.datasets.word_timing import word_frames, word_times
 from a2v.datasets.record import read_index
 from a2v.errors import A2VError
 from a2v.face.ear import eye_aspect_ratio

@@ -293,7 +293,7 @@ class LipReader:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.cfg = model.cfg
-        self.grammar = GrammarDecoder.grid() if self.cfg.decoder == "grid_grammar" else None
+        self.grammar = GrammarDecoder.grid()
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "LipReader":
@@ -341,11 +341,10 @@ class LipReader:
         decoder = decoder or self.cfg.decoder
         if decoder not in DECODERS:
             raise ValueError(f"lip-reader decoder must be one of {DECODERS}, got {decoder!r}")
-        grammar = (self.grammar or GrammarDecoder.grid()) if decoder == "grid_grammar" else None
         out = []
         for mouths in mouth_clips:
             lp = self.log_probs(mouths)
-            out.append(grammar.decode(lp.numpy()) if grammar else greedy_decode(lp[:, None])[0])
+            out.append(self.grammar.decode(lp.numpy()) if decoder == "grid_grammar" else greedy_decode(lp[:, None])[0])
         return out
 
     def read_lips(self, aligned_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
