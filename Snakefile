@@ -30,5 +30,5 @@ rule all:
     input:
         expand(f"{RESULTS}/{{exp}}/report.html", exp=config["experiments"]),
         expand(f"{RESULTS}/{{dataset}}/preprocess_summary.tsv",
-               dataset=sorted({e["dataset"] for e in config["experiments"].values()})),
+               dataset=sorted({exp_dataset(e) for e in config["experiments"]})),
     default_target: True

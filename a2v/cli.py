@@ -71,11 +71,11 @@ def cmd_features(args) -> None:
 
 
 def cmd_preprocess_summary(args) -> None:
+    from a2v.datasets.source import dataset_speakers
     from a2v.stages import summary
 
     config = _config(args)
-    ds = config["datasets"][args.dataset]
-    speakers = list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
+    speakers = dataset_speakers(config["datasets"][args.dataset])
     summary.run(summary.layout_tables(config["results_dir"], args.dataset, speakers), args.out, args.log)
 
 

@@ -121,16 +121,17 @@ def check_judges(config: dict, source: str = "config") -> None:
 
 
 def check_experiment(config: dict, name: str, source: str = "config") -> None:
-    """Parse an experiment's model/training/phases the way training will, before any job runs.
+    """Parse an experiment's model/training/phases by its recipe (:mod:`a2v.recipes`), as training
+    will, before any job runs — the recipe's dataclasses check every key the schema leaves open.
 
     Raises:
         ConfigError: naming the experiment and the offending key.
     """
-    from a2v.training.config import parse_config
+    from a2v.recipes import make_recipe
 
     exp = experiment(config, name)
     try:
-        parse_config({"model": exp["model"], "training": exp["training"], "phases": exp["phases"]})
+        make_recipe(exp["model_type"], exp["model"], exp["training"], exp["phases"])
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{source}: experiment {name!r}: {exc}") from exc
 

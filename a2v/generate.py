@@ -4,7 +4,7 @@ The photo's face is found (dlib HOG + 68-point landmarks), similarity-aligned an
 as in preprocessing (:mod:`a2v.face.align`) to the checkpoint's crop size; the audio (any format,
 rate or channel count ffmpeg reads) is resampled to 16 kHz mono and turned into per-frame
 features on the shared time base; the generator runs autoregressively
-(:func:`a2v.inference.synthesize`); frames and the input audio are muxed into an mp4 at 25 fps
+(the checkpoint's recipe, :func:`a2v.inference.load_generator`); frames and the input audio are muxed into an mp4 at 25 fps
 whose duration equals the audio's to within one frame.
 """
 
@@ -21,7 +21,7 @@ from a2v.device import resolve_device
 from a2v.errors import MediaError, NoFaceError
 from a2v.face.align import align_image
 from a2v.face.landmarks import make_backend
-from a2v.inference import load_bundle, synthesize
+from a2v.inference import load_generator
 from a2v.io.audio import load_audio
 from a2v.io.video import write_video
 from a2v.stages.features import audio_config
@@ -63,11 +63,11 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
         NoFaceError: no face in the image.
     """
     dev = resolve_device(device)
-    bundle = load_bundle(checkpoint, dev)
-    reference = face_crop(read_image(image), bundle.model_config.image_size, image)
-    cfg = audio_config(bundle.config["preprocess"])  # the feature parameters the model was trained on
+    model = load_generator(checkpoint, dev)
+    reference = face_crop(read_image(image), model.image_size, image)
+    cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
     feats = audio_features(wave, n_frames, cfg)
-    frames = synthesize(bundle, reference, {k: feats[k] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}, dev)
+    frames = model.generate(reference, {k: feats[k] for k in model.feature_keys}, dev)
     return write_video(output, frames, cfg.fps, wave, cfg.sample_rate)

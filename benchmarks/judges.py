@@ -35,12 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from a2v.features.shard import ShardReader
-    from a2v.models.ctc_grammar import GRID_SLOTS
+    from a2v.judges.ctc import GRID_SLOTS
     from a2v.models.lipreader import GRID_VOCABULARY
     from a2v.metrics.wer import word_error_rate
     from a2v.stages.select import read_split
-    from a2v.training.lipreader import LipReader, clip_sentence
-    from a2v.training.syncnet import SyncScorer
+    from a2v.judges import LipReader, SyncScorer, clip_sentence
 
     res = Path(args.results)
     split = read_split(res / args.dataset / "lipreader_split.tsv")

@@ -2,7 +2,7 @@
 
 Builds a temporary feature shard of clips of ``resources/grid_sample/s1`` with the pipeline's own
 stages (aligned crops of ``--size`` pixels, :func:`a2v.stages.preprocess.build_shards`), draws batches with the training :class:`FrameDataset`, and times
-:class:`a2v.training.loop.TrainStep` with every loss on (adv, l1_lower, fm, perceptual, cam,
+:class:`a2v.recipes.man.step.ManStep` (built by the ``man`` recipe, as the train rule builds it) with every loss on (adv, l1_lower, fm, perceptual, cam,
 flow_mse / keypoint_mse), the discriminator on and predicted motion — the costliest phase.
 The perceptual VGG is ``--perceptual`` (``vgg16_hed`` offline by default; ``none`` leaves it out).
 
@@ -99,48 +99,34 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from a2v.models.man import count_parameters
-    from a2v.training.config import parse_config
-    from a2v.training.checkpoint import build_models
-    from a2v.training.data import FrameDataset, StepBatchSampler, fit_normalizer
-    from a2v.losses.perceptual import build_perceptual
-    from a2v.training.loop import TrainStep, use_channels_last
+    from a2v.recipes import make_recipe
+    from a2v.training.data import StepBatchSampler
+    from a2v.training.settings import use_channels_last
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     preset = PRESETS[args.preset]
     losses = {"perceptual": 10.0} if args.perceptual != "none" else {}
-    config = {
-        "model": {
-            **preset["model"],
-            "image_size": args.size,
-            "motion": args.motion,
-            "video_branch": args.video_branch,
-            "audio_branch": args.audio_branch,
-        },
-        "training": {"batch_size": args.batch},
-        "phases": [{"name": "bench", "steps": args.warmup + args.steps, "motion_source": "predicted", "losses": losses}],
-    }
-    parsed = parse_config(config)
-    torch.manual_seed(0)
-    models = build_models(parsed.model, parsed.predictor, parsed.discriminator)
-    G, P, D = (m.to(device) for m in (models.generator, models.predictor, models.discriminator))
-    if use_channels_last(None, device):
-        G, P, D = (m.to(memory_format=torch.channels_last) for m in (G, P, D))
-    tcfg = parsed.training
-    opt_g = torch.optim.Adam(list(G.parameters()) + list(P.parameters()), lr=tcfg.lr, betas=tcfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=tcfg.lr, betas=tcfg.betas)
-    perceptual = None
+    training = {"batch_size": args.batch, "precision": args.precision}
     if args.perceptual != "none":
-        perceptual = build_perceptual({"backbone": args.perceptual, "download": False}).to(device)
-        print(f"perceptual: {perceptual.info.describe()}", file=sys.stderr)
-    step = TrainStep(G, P, D, opt_g, opt_d, parsed.model, parsed.phases[0], tcfg.gan_loss, device, perceptual, args.precision)
+        training["perceptual"] = {"backbone": args.perceptual, "download": False}
+    model = {**preset["model"], "image_size": args.size, "motion": args.motion, "video_branch": args.video_branch,
+             "audio_branch": args.audio_branch}
+    phases = [{"name": "bench", "steps": args.warmup + args.steps, "motion_source": "predicted", "losses": losses}]
+    recipe = make_recipe("man", model, training, phases)  # the train rule's path: recipe → networks, optimisers, step
+    torch.manual_seed(0)
+    nets = {k: v.to(device) for k, v in recipe.build().items()}
+    if use_channels_last(None, device):
+        nets = {k: v.to(memory_format=torch.channels_last) for k, v in nets.items()}
+    step = recipe.trainer(nets, recipe.optimizers(nets), recipe.phases[0], device, lambda m: print(m, file=sys.stderr))
+    G, P, D = nets["generator"], nets["predictor"], nets["discriminator"]
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
         clips = [(str(shard), c) for c in args.clips.split(",")]
-        dataset = FrameDataset(clips, fit_normalizer(clips), args.size, args.motion, "random", cache=True)
+        dataset = recipe.dataset(clips, recipe.fit_state(clips))
         print(f"data: {len(dataset)} real frames at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
         batches = list(loader)

@@ -39,7 +39,10 @@ PAPER_EXPERIMENTS = {
 
 
 def test_paper_experiments_are_in_config(repo):
-    from a2v.training.config import parse_config
+    from a2v.recipes import make_recipe
+
+    def parse_config(section: dict):
+        return make_recipe("man", section["model"], section["training"], section["phases"])
 
     full = load_config([repo / "config/config.yaml"])
     demo = load_config([repo / "config/config.yaml", repo / "config/demo.yaml"])
@@ -48,7 +51,7 @@ def test_paper_experiments_are_in_config(repo):
         for config, size in ((full, 256), (demo, 64)):
             e = experiment(config, name)
             parsed = parse_config({"model": e["model"], "training": e["training"], "phases": e["phases"]})
-            m = parsed.model
+            m = parsed.model.generator
             assert (m.image_size, m.motion, m.video_branch, m.audio_branch) == (size, motion, video, audio), name
             assert [s.name for s in m.modalities()] == modalities, name
             own = "flow_mse" if motion == "flow" else "keypoint_mse"

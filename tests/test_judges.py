@@ -16,22 +16,21 @@ from a2v.face.mouth import mouth_box, mouth_crops
 from a2v.features.shard import ShardReader
 from a2v.metrics.sync import lse, offset_distances, video_windows
 from a2v.metrics.wer import word_error_rate
-from a2v.models.ctc_grammar import GrammarDecoder
-from a2v.models.lipreader import LipNet, LipNetConfig, encode_text, greedy_decode
+from a2v.judges import GrammarDecoder, LipReader, SyncScorer, clip_sentence, greedy_decode
+from a2v.judges.lipreader import LIPNET
+from a2v.judges.syncnet import SYNCNET
+from a2v.models.lipreader import LipNet, LipNetConfig, encode_text
 from a2v.models.syncnet import SyncNet, SyncNetConfig, contrastive_loss
 from a2v.training.checkpoint import load_checkpoint
 from a2v.training.lipreader import (
-    LIPNET_FORMAT,
     WORD_MARGIN,
-    LipReader,
     MouthClipDataset,
     WordOrSentenceSampler,
-    clip_sentence,
     jitter_frames,
     load_mouth_clips,
     train_lipreader,
 )
-from a2v.training.syncnet import SYNCNET_FORMAT, SyncScorer, train_syncnet
+from a2v.training.syncnet import train_syncnet
 from conftest import demo_config, make_corpus
 
 TRAIN = ["bgbn8n", "lgbgzp", "pbai5s", "lgbm3s", "swbc3a", "sbit3s"]
@@ -160,7 +159,8 @@ def test_lipreader_learns_its_training_sentences(shard, tmp_path):
                             "word_prob": 0.0, "frame_jitter": 0.0}}
     clips = [(shard, c) for c in TRAIN[:2]]
     path = train_lipreader(section, clips, tmp_path, log=lambda m: None)
-    state = load_checkpoint(path, fmt=LIPNET_FORMAT)
+    state = load_checkpoint(path, recipe=LIPNET)
+    assert set(state["networks"]) == {"lipnet"} and set(state["optimizers"]) == {"adam"}  # the phase runner's format
     rows = (tmp_path / "losses.csv").read_text().splitlines()[1:]
     first, last = float(rows[0].split(",")[1]), float(rows[-1].split(",")[1])
     reader = LipReader.load(path)
@@ -171,7 +171,7 @@ def test_lipreader_learns_its_training_sentences(shard, tmp_path):
     wer_grammar, wer_greedy = 100 * word_error_rate(refs, grammar), 100 * word_error_rate(refs, greedy)
     print(f"lip-reader CTC {first:.2f} -> {last:.2f}; training WER {wer_grammar:.1f} % (grammar), {wer_greedy:.1f} % (greedy): {grammar}")
     assert last < first / 3
-    assert state["train_wer"] == pytest.approx(wer_grammar) and state["model_config"]["decoder"] == "grid_grammar"
+    assert state["train_wer"] == pytest.approx(wer_grammar) and state["config"]["model"]["decoder"] == "grid_grammar"
     assert wer_grammar < 50.0 and wer_grammar <= wer_greedy
     assert all(len(t.split()) == 6 for t in grammar)  # the grammar decoder always says a GRID sentence
     with pytest.raises(ValueError, match="decoder must be one of"):
@@ -180,12 +180,13 @@ def test_lipreader_learns_its_training_sentences(shard, tmp_path):
     for bn in (True, False):
         torch.save(LipNet(LipNetConfig(batch_norm=bn)).state_dict(), tmp_path / "bare.pt")
         assert LipReader.load(tmp_path / "bare.pt").cfg.batch_norm is bn
-    # an a2v-lipnet checkpoint written before batch_norm was a setting: its weights say it has none
-    old = dict(state, model=LipNet(LipNetConfig(**{**state["model_config"], "batch_norm": False})).state_dict(),
-               model_config={k: v for k, v in state["model_config"].items() if k != "batch_norm"})
+    # a checkpoint of the legacy a2v-lipnet format, written before batch_norm was a setting: its weights say it has none
+    model_config = state["config"]["model"]
+    old = {"format": "a2v-lipnet", "format_version": 1, "model": LipNet(LipNetConfig(**{**model_config, "batch_norm": False})).state_dict(),
+           "model_config": {k: v for k, v in model_config.items() if k != "batch_norm"}}
     torch.save(old, tmp_path / "old.pt")
     assert LipReader.load(tmp_path / "old.pt").cfg.batch_norm is False
-    with pytest.raises(ValueError, match="not an a2v-lipnet"):
+    with pytest.raises(ValueError, match="not an a2v lip-reader checkpoint"):
         bad = tmp_path / "bad.pt"
         torch.save({"format": "x", "step": 1}, bad)
         LipReader.load(bad)
@@ -214,7 +215,7 @@ def test_syncnet_known_answer_on_a_held_out_real_clip(shard, tmp_path):
                "training": {"batch_size": 32, "steps": SYNC_STEPS, "log_every": 20, "checkpoint_every": 1000}}
     path = train_syncnet(section, [(shard, c) for c in TRAIN], tmp_path, log=lambda m: None)
     scorer = SyncScorer.load(path)
-    assert load_checkpoint(path, fmt=SYNCNET_FORMAT)["identity"]["train_clips"][0][1] == TRAIN[0]
+    assert load_checkpoint(path, recipe=SYNCNET)["identity"]["train_clips"][0][1] == TRAIN[0]
     with ShardReader(shard) as r:
         frames, mfcc = r.read(HELD_OUT, "frames"), r.read(HELD_OUT, "mfcc")
     in_sync = scorer.score(frames, mfcc)

@@ -16,10 +16,8 @@ import torch
 
 from a2v.features.flow import farneback_flow
 from a2v.features.shard import ShardReader
+from a2v.recipes.man.losses import LOSS_KEYS, DiscriminatorLoss, GeneratorLoss
 from a2v.losses import (
-    LOSS_KEYS,
-    DiscriminatorLoss,
-    GeneratorLoss,
     d_adversarial,
     feature_matching,
     g_adversarial,

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from a2v.losses import GeneratorLoss, PerceptualLoss, build_perceptual
+from a2v.losses import PerceptualLoss, build_perceptual
+from a2v.recipes.man.losses import GeneratorLoss
 from a2v.models.vgg import (
     DEFAULT_LAYERS,
     PerceptualWeightsError,

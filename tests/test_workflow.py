@@ -84,8 +84,8 @@ model_defaults:
     model: {{base_channels: 8, n_res_blocks: 8, predictor: {{base_channels: 8}}, discriminator: {{n_scales: 2, base_channels: 16}}}}
     training: {{batch_size: 4, checkpoint_every: 2, log_every: 1}}
     phases:
-      - {{name: reconstruction, steps: 3, discriminator: false, motion_source: ground_truth, losses: {{l1_lower: 10.0}}}}
-      - {{name: adversarial, steps: 3, discriminator: true, motion_source: predicted, losses: {{adv: 1.0, cam: 1.0, fm: 10.0, l1_lower: 10.0}}}}
+      - {{name: reconstruction, steps: 3, discriminators: [], motion_source: ground_truth, losses: {{l1_lower: 10.0}}}}
+      - {{name: adversarial, steps: 3, discriminators: [frame], motion_source: predicted, losses: {{adv: 1.0, cam: 1.0, fm: 10.0, l1_lower: 10.0}}}}
 experiments:
   man_grid: {{model: {{image_size: 64}}}}
 lipreader:

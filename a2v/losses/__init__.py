@@ -1,11 +1,8 @@
-"""a2v.losses — one module per loss concept, and their weighted compositions.
-
-See :mod:`a2v.losses.composite` for the loss names a phase can weight.
-"""
+"""a2v.losses — one module per loss concept. A model recipe composes them into its named, weighted
+terms (e.g. :mod:`a2v.recipes.man.losses`)."""
 
 from a2v.losses.adversarial import GAN_LOSSES, d_adversarial, g_adversarial
 from a2v.losses.cam import d_cam, g_cam
-from a2v.losses.composite import LOSS_KEYS, DiscriminatorLoss, GeneratorLoss, check_weights
 from a2v.losses.feature_matching import feature_matching
 from a2v.losses.perceptual import PerceptualLoss, build_perceptual
 from a2v.losses.predictor import flow_mse, heatmap_mse
@@ -13,11 +10,7 @@ from a2v.losses.reconstruction import lower_half_l1
 
 __all__ = [
     "GAN_LOSSES",
-    "LOSS_KEYS",
     "PerceptualLoss",
-    "DiscriminatorLoss",
-    "GeneratorLoss",
-    "check_weights",
     "d_adversarial",
     "d_cam",
     "build_perceptual",

@@ -1,26 +1,26 @@
-"""a2v.models — MAN generator, motion predictors, discriminators and their building blocks."""
+"""a2v.models — networks, one module per kind: MAN generator (``man``, ``blocks``,
+``partial_conv``), motion predictors (``predictors``), discriminators (``discriminators``),
+perceptual VGG (``vgg``), and the judges' networks (``lipreader``, ``syncnet``).
 
-from a2v.models.blocks import AudioAffine1D, CAMLayer, MANBlock, MANResBlock, ModalitySpec, VideoAffine2D, sn_conv2d
-from a2v.models.discriminators import DiscriminatorConfig, MultiScalePatchGAN, PatchDiscriminator
-from a2v.models.man import ManConfig, ManGenerator, count_parameters
-from a2v.models.predictors import FlowPredictor, KeypointPredictor, PredictorConfig, build_predictor
+Names are imported on first use (PEP 562), so importing one network's module does not import the
+others: the judges and the generic training core stay free of MAN's code.
+"""
 
-__all__ = [
-    "AudioAffine1D",
-    "CAMLayer",
-    "DiscriminatorConfig",
-    "FlowPredictor",
-    "KeypointPredictor",
-    "MANBlock",
-    "MANResBlock",
-    "ManConfig",
-    "ManGenerator",
-    "ModalitySpec",
-    "MultiScalePatchGAN",
-    "PatchDiscriminator",
-    "PredictorConfig",
-    "VideoAffine2D",
-    "build_predictor",
-    "count_parameters",
-    "sn_conv2d",
-]
+import importlib
+
+_EXPORTS = {
+    "AudioAffine1D": "blocks", "CAMLayer": "blocks", "MANBlock": "blocks", "MANResBlock": "blocks",
+    "ModalitySpec": "blocks", "VideoAffine2D": "blocks", "sn_conv2d": "blocks",
+    "DiscriminatorConfig": "discriminators", "MultiScalePatchGAN": "discriminators", "PatchDiscriminator": "discriminators",
+    "ManConfig": "man", "ManGenerator": "man", "count_parameters": "man",
+    "FlowPredictor": "predictors", "KeypointPredictor": "predictors", "PredictorConfig": "predictors",
+    "build_predictor": "predictors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"a2v.models.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'a2v.models' has no attribute {name!r}")

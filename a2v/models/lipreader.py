@@ -63,29 +63,6 @@ def encode_text(text: str) -> list[int]:
     return [1 + ALPHABET.index(c) for c in norm]
 
 
-def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None) -> list[str]:
-    """Best-path CTC decoding: argmax per frame, merge repeats, drop blanks (Graves et al. 2006).
-
-    Args:
-        log_probs: ``(T, B, C)`` float.
-        lengths: ``(B,)`` valid frames per item (``None`` → all T).
-
-    Returns:
-        B strings, whitespace-normalised.
-    """
-    best = log_probs.argmax(dim=-1).T.cpu().tolist()  # (B, T)
-    out = []
-    for b, seq in enumerate(best):
-        n = len(seq) if lengths is None else int(lengths[b])
-        chars, prev = [], BLANK
-        for k in seq[:n]:
-            if k != prev and k != BLANK:
-                chars.append(ALPHABET[k - 1])
-            prev = k
-        out.append(" ".join("".join(chars).split()))
-    return out
-
-
 @dataclass
 class LipNetConfig:
     """LipNet hyper-parameters (defaults: LipNet Table 1).
@@ -98,7 +75,7 @@ class LipNetConfig:
         dropout: spatial dropout after each STCNN block.
         batch_norm: BatchNorm3d after each STCNN convolution (see the module docstring).
         decoder: ``"grid_grammar"`` (best CTC path through GRID's sentence grammar,
-            :class:`a2v.models.ctc_grammar.GrammarDecoder`) or ``"greedy"`` (best path, any spelling).
+            :class:`a2v.judges.ctc.GrammarDecoder`) or ``"greedy"`` (best path, any spelling).
     """
 
     mouth_width: int = 100

@@ -53,18 +53,21 @@ def ear_figure(ear: pd.DataFrame, speaker: str, clip_id: str, threshold: float, 
     return _png(fig)
 
 
-def loss_figure(losses: dict[str, pd.DataFrame]) -> bytes:
-    """Generator / discriminator loss terms per phase (one panel per phase; log scale when positive).
+def loss_figure(losses: dict[str, pd.DataFrame], columns: dict[str, list[str]]) -> bytes:
+    """Loss terms per phase (one panel per phase; log scale when all positive).
 
     Args:
-        losses: phase name → its ``losses.csv`` (columns ``step``, ``g_*``, ``d_*``).
+        losses: phase label → its ``losses.csv``.
+        columns: phase label → the loss columns of that table (the recipe's step's names, as the
+            checkpoint records them; e.g. MAN's ``g_*`` solid, ``d_*`` dashed).
     """
     fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.6), squeeze=False, constrained_layout=True)
     for ax, (name, df) in zip(axes[0], losses.items()):
-        for col in [c for c in df.columns if c.startswith(("g_", "d_"))]:
-            ax.plot(df.step, df[col], lw=1.1, ls="-" if col.startswith("g_") else "--", label=col)
-        values = df[[c for c in df.columns if c.startswith(("g_", "d_"))]].to_numpy(dtype=float)
-        if np.nanmin(values) > 0:
+        cols = [c for c in columns.get(name, []) if c in df.columns]
+        for col in cols:
+            ax.plot(df.step, df[col], lw=1.1, ls="--" if col.startswith("d_") else "-", label=col)
+        values = df[cols].to_numpy(dtype=float)
+        if values.size and np.nanmin(values) > 0:
             ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")
@@ -72,20 +75,23 @@ def loss_figure(losses: dict[str, pd.DataFrame]) -> bytes:
     return _png(fig)
 
 
-def rho_figure(losses: dict[str, pd.DataFrame]) -> bytes:
-    """MAN's modality weights ρ (first MAN block) over the whole training, phases in sequence."""
+def values_figure(losses: dict[str, pd.DataFrame], columns: dict[str, list[str]]) -> bytes:
+    """Values a recipe logs beside its losses (MAN: ρ of the first MAN block per modality) over the
+    whole training, phases in sequence.
+
+    Args:
+        losses: phase label → its ``losses.csv``; columns: phase label → the value columns.
+    """
     fig, ax = plt.subplots(figsize=(8, 3))
     offset = 0
     for name, df in losses.items():
-        cols = [c for c in df.columns if c.startswith("rho_")]
+        cols = [c for c in columns.get(name, []) if c in df.columns]
         for k, col in enumerate(cols):
-            ax.plot(df.step + offset, df[col], color=f"C{k}", lw=1.3, label=col[4:] if offset == 0 else None)
+            ax.plot(df.step + offset, df[col], color=f"C{k}", lw=1.3, label=col if offset == 0 else None)
         if offset:
             ax.axvline(offset, color="#999999", lw=0.8, ls=":")
-        ax.text(offset, 1.0, f" {name}", fontsize=8, va="top")
+        ax.text(offset, 1.0, f" {name}", fontsize=8, va="top", transform=ax.get_xaxis_transform())
         offset += int(df.step.max())
-    ax.set_ylim(0, 1.05)
     ax.set_xlabel("step (phases in sequence)")
-    ax.set_ylabel("ρ")
     ax.legend(fontsize=8, ncol=5)
     return _png(fig)

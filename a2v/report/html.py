@@ -49,7 +49,8 @@ class Report:
     videos: list[ClipVideo] = field(default_factory=list)
     ear_pngs: list[tuple[str, bytes]] = field(default_factory=list)
     loss_png: bytes | None = None
-    rho_png: bytes | None = None
+    values_png: bytes | None = None
+    values_title: str = "Values logged beside the losses"
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -115,8 +116,8 @@ def render(report: Report) -> str:
     if report.loss_png:
         parts.append("<h2>Training losses per phase</h2>")
         parts.append(f"<p><img alt='losses' src='{_data_uri('image/png', report.loss_png)}'></p>")
-    if report.rho_png:
-        parts.append("<h2>MAN modality weights ρ over training</h2>")
-        parts.append(f"<p><img alt='rho' src='{_data_uri('image/png', report.rho_png)}'></p>")
+    if report.values_png:
+        parts.append(f"<h2>{esc(report.values_title)}</h2>")
+        parts.append(f"<p><img alt='logged values' src='{_data_uri('image/png', report.values_png)}'></p>")
     parts.append("</body></html>")
     return "\n".join(parts)

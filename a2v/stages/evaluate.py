@@ -9,7 +9,7 @@ face box (:func:`a2v.face.align.template_box`), on frames upscaled to 256×256 (
 
 Metrics (definitions in :mod:`a2v.metrics`): SSIM, PSNR, CPBD, LMD, blinks/s, ACD-C, ACD-E;
 with the dataset's judges (stage ``train_judge``): WER in % by the pipeline's LipNet
-(:mod:`a2v.training.lipreader`; decoded as its config says, GRID-grammar Viterbi by default,
+(:mod:`a2v.judges.lipreader`; decoded as its config says, GRID-grammar Viterbi by default,
 against the clip's words) and LSE-D / LSE-C /
 AV offset by its SyncNet (:mod:`a2v.metrics.sync`). Without a judge its columns are ``NA`` with
 the reason logged. A test clip that a judge was trained on is left out of that judge's columns
@@ -47,8 +47,7 @@ from a2v.metrics.lmd import lmd
 from a2v.metrics.wer import word_error_rate
 from a2v.stages.common import get_logger, progress, write_table
 from a2v.stages.select import read_split
-from a2v.training.lipreader import LipReader, clip_sentence
-from a2v.training.syncnet import SyncScorer
+from a2v.judges import LipReader, SyncScorer, clip_sentence
 
 METRIC_COLUMNS = ["SSIM", "PSNR", "CPBD", "LMD", "blinks_per_s", "WER", "LSE_D", "LSE_C", "AV_offset", "ACD_C", "ACD_E"]
 LANDMARK_SIZE = 256

@@ -1,4 +1,5 @@
-"""Stage 7, generate: for every test clip, its first aligned frame + its audio → an mp4.
+"""Stage 7, generate: for every test clip, its first aligned frame + its audio → an mp4, by the
+checkpoint's own recipe (any model; the shard features it reads are the recipe's).
 
 Videos are written to ``<out_dir>/<speaker>_<clip_id>.mp4`` (25 fps, H.264, AAC audio from the
 clip's source, cut to the frames the align stage kept) and listed in ``<out_dir>/videos.tsv``.
@@ -13,13 +14,11 @@ import pandas as pd
 
 from a2v.device import resolve_device
 from a2v.features.shard import open_shards
-from a2v.inference import load_bundle, synthesize
+from a2v.inference import load_generator
 from a2v.io.audio import load_audio
 from a2v.io.video import write_video
 from a2v.stages.common import get_logger, progress, write_table
 from a2v.stages.select import read_split
-
-FEATURE_KEYS = ("mfcc", "mel", "f0_bin", "energy_bin")
 
 
 def clip_audio(source: str, first_frame: int, n_frames: int, fps: float, sample_rate: int) -> np.ndarray:
@@ -36,7 +35,7 @@ def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[st
     """Generate every test clip of the split. Returns the listing TSV path."""
     log = get_logger("generate", log_file)
     dev = resolve_device(device)
-    bundle = load_bundle(checkpoint, dev)
+    model = load_generator(checkpoint, dev)
     out_dir = Path(out_dir)
     tests = read_split(split).query("split == 'test'")
     readers = open_shards(shards)
@@ -45,8 +44,8 @@ def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[st
         reader = readers[(row.dataset, row.speaker)]
         fps, sr = float(reader.attrs["fps"]), int(reader.attrs["sample_rate"])
         reference = reader.read(row.clip_id, "frames", 0)
-        feats = {k: reader.read(row.clip_id, k) for k in FEATURE_KEYS}
-        frames = synthesize(bundle, reference, feats, dev)
+        feats = {k: reader.read(row.clip_id, k) for k in model.feature_keys}
+        frames = model.generate(reference, feats, dev)
         attrs = reader.clip_attrs(row.clip_id)
         audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(frames), fps, sr)
         path = write_video(out_dir / f"{row.speaker}_{row.clip_id}.mp4", frames, fps, audio, sr)

@@ -16,7 +16,7 @@ from a2v.device import resolve_device
 from a2v.stages.common import get_logger
 from a2v.stages.select import read_split
 from a2v.training.lipreader import train_lipreader
-from a2v.training.loop import resolve_clips
+from a2v.training.data import resolve_clips
 from a2v.training.syncnet import train_syncnet
 
 JUDGES = {"lipreader": train_lipreader, "syncnet": train_syncnet}

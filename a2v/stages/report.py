@@ -3,8 +3,9 @@
 One self-contained file (:mod:`a2v.report.html`): the experiment's facts (model, phases,
 perceptual backbone, the judges and their own error on real clips), the metrics table (mean ± std
 (n), published rows beside), side-by-side ``real | generated | static baseline`` videos of a few
-test clips with their audio, EAR curves with the detected blinks, loss curves per phase and, for
-MAN, the modality weights ρ over training.
+test clips with their audio, EAR curves with the detected blinks, loss curves per phase and the
+values a recipe logs beside its losses (MAN: the modality weights ρ over training). What the
+report says about the model comes from the checkpoint's recipe (:meth:`Recipe.facts`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import a2v
 from a2v.features.shard import open_shards
 from a2v.io.audio import load_audio
 from a2v.io.video import read_frames, write_video
+from a2v.judges.lipreader import lipnet_weights
 from a2v.models.lipreader import LipNetConfig
-from a2v.report.figures import ear_figure, loss_figure, rho_figure
+from a2v.recipes import make_recipe
+from a2v.training.checkpoint import load_checkpoint
+from a2v.report.figures import ear_figure, loss_figure, values_figure
 from a2v.report.html import ClipVideo, Report, render
 from a2v.stages.common import get_logger
 from a2v.stages.evaluate import METRIC_COLUMNS
 
-MODEL_FACTS = ("image_size", "motion", "video_branch", "audio_branch", "use_motion", "use_mel", "use_pitch", "use_energy")
 VIDEO_HEIGHT = 192
 """Side-by-side videos are scaled up (nearest neighbour) to at least this height in pixels."""
 
@@ -54,7 +57,8 @@ def _judge_fact(path: str | Path | None, kind: str) -> str:
     clips = len((state.get("identity") or {}).get("train_clips", []))
     extra = ""
     if "train_wer" in state:
-        decoder = (state.get("model_config") or {}).get("decoder", LipNetConfig.decoder)  # as LipReader.load reads it
+        found = lipnet_weights(state)
+        decoder = (found[0] if found else {}).get("decoder", LipNetConfig.decoder)  # as LipReader.load reads it
         extra = f", {decoder} decoding, WER {state['train_wer']:.1f} % on its own training clips"
     if "train_offset_share" in state:
         extra = f", best offset within ±1 frame on {100 * state['train_offset_share']:.0f} % of its training clips"
@@ -80,20 +84,19 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
     clips = pd.read_csv(per_clip, dtype={"clip_id": str, "speaker": str})
     ears = pd.read_csv(ear, dtype={"clip_id": str, "speaker": str})
     listing = pd.read_csv(videos, sep="\t", dtype={"clip_id": str, "speaker": str})
-    final = torch.load(checkpoints[-1], map_location="cpu", weights_only=True)
-    backbones = {torch.load(c, map_location="cpu", weights_only=True).get("perceptual_backbone") for c in checkpoints}
-    backbones.discard(None)
+    states = [load_checkpoint(c) for c in checkpoints]
+    config = states[-1]["config"]
+    recipe = make_recipe(config["model_type"], config.get("model"), config.get("training"), config.get("phases") or [])
     facts = [
         ("experiment", f"{exp['name']} ({exp['model_type']} on {exp['dataset']})"),
-        ("model", ", ".join(f"{k}={v}" for k, v in final["model_config"].items() if k in MODEL_FACTS)),
+        *recipe.facts(states),
         ("phases", "; ".join(f"{p.get('name')}: {p.get('steps') or str(p.get('epochs')) + ' epochs'}" for p in exp["phases"])),
-        ("perceptual loss", "; ".join(sorted(backbones)) or "not used"),
         ("lip-reader (WER)", _judge_fact(lipreader, "LipNet")),
         ("SyncNet (LSE-C/D)", _judge_fact(syncnet, "SyncNet")),
         ("test clips", str(clips.loc[clips.method == "real", "clip_id"].nunique())),
         ("written", f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by a2v {a2v.__version__}"),
     ]
-    warnings = [f"Perceptual features: {b}" for b in backbones if "NOT the paper" in b]
+    warnings = recipe.warnings(states)
     notes = [
         "Means over test clips ± sample standard deviation (n = clips with a value). WER in % (the pipeline's "
         "LipNet; its decoder is in the facts above); LSE-D ↓ / LSE-C ↑ by the pipeline's SyncNet over ±15-frame offsets; AV_offset in frames.",
@@ -121,11 +124,13 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
     finally:
         for r in readers.values():
             r.close()
-    losses = {}
-    for k, ck in enumerate(checkpoints, start=1):
+    losses, loss_cols, value_cols = {}, {}, {}
+    for k, (ck, state) in enumerate(zip(checkpoints, states), start=1):
         csv = Path(ck).parent / "losses.csv"
         if csv.exists():
-            losses[f"phase {k}: {exp['phases'][k - 1].get('name', '')}"] = pd.read_csv(csv)
+            label = f"phase {k}: {state.get('phase_name', '')}"
+            losses[label] = pd.read_csv(csv)
+            loss_cols[label], value_cols[label] = state.get("loss_columns", []), state.get("value_columns", [])
     report = Report(
         title=f"a2v report — {exp['name']}",
         facts=facts,
@@ -133,8 +138,9 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         metric_columns=METRIC_COLUMNS,
         videos=clip_videos,
         ear_pngs=ear_pngs,
-        loss_png=loss_figure(losses) if losses else None,
-        rho_png=rho_figure(losses) if losses and any(c.startswith("rho_") for df in losses.values() for c in df.columns) else None,
+        loss_png=loss_figure(losses, loss_cols) if losses else None,
+        values_png=values_figure(losses, value_cols) if any(value_cols.values()) else None,
+        values_title=recipe.values_title,
         notes=notes,
         warnings=warnings,
     )

@@ -1,4 +1,5 @@
-"""Stage 6, train: one curriculum phase of an experiment on the split's training clips.
+"""Stage 6, train: one curriculum phase of an experiment on the split's training clips, by the
+experiment's recipe (``model_type``, :mod:`a2v.recipes`; :func:`a2v.training.loop.train_phase`).
 
 The checkpoint stores the experiment's model/training/phases settings and the ``preprocess``
 section (audio feature parameters, fps, crop size), so that ``a2v generate`` computes features
@@ -31,10 +32,10 @@ def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list
         raise ValueError(f"{split}: no training clip")
     clips = [(row.speaker, row.clip_id) for row in train.itertuples(index=False)]
     train_config = {
-        "model": exp["model"], "training": exp["training"], "phases": exp["phases"],
+        "model_type": exp["model_type"], "model": exp["model"], "training": exp["training"], "phases": exp["phases"],
         "preprocess": {k: config["preprocess"][k] for k in ("fps", "sample_rate", "crop_size", "audio")},
         "experiment": exp_name, "dataset": exp["dataset"],
     }
-    log.info("experiment %s phase %d/%d (%s) on %s: %d training clips", exp_name, phase, len(exp["phases"]),
+    log.info("experiment %s (%s) phase %d/%d (%s) on %s: %d training clips", exp_name, exp["model_type"], phase, len(exp["phases"]),
              exp["phases"][phase - 1]["name"], dev, len(clips))
     return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log)

@@ -1,36 +1,33 @@
-"""a2v.training — MAN training: data, phases, checkpoints and the phase loop.
+"""a2v.training — the generic training core: phase vocabulary, data windows, the phase runner,
+checkpoints; and the judges' training runs (LipNet, SyncNet).
 
-Entry point: :func:`a2v.training.loop.train_phase`. Config keys: :mod:`a2v.training.config`.
+Entry point for a model: :func:`a2v.training.loop.train_phase` (the model itself is a recipe,
+:mod:`a2v.recipes`; ``loop`` imports the recipe registry, so it is not imported here). Nothing
+here names a model.
 """
 
-from a2v.training.checkpoint import Models, build_models, load_checkpoint, models_from_checkpoint, save_checkpoint
-from a2v.training.config import ParsedConfig, TrainingConfig, parse_config
-from a2v.training.data import FeatureNormalizer, FrameDataset, StepBatchSampler, count_frames, fit_normalizer, open_shard
-from a2v.training.loop import PhaseState, TrainStep, prepare_phase, resolve_clips, train_phase
-from a2v.training.phases import MOTION_SOURCES, Phase, parse_phase, parse_phases
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
+from a2v.training.checkpoint import load_checkpoint, save_checkpoint
+from a2v.training.data import FrameDataset, StepBatchSampler, count_frames, open_shard, phase_seed, resolve_clips
+from a2v.training.phases import Phase, parse_phase, parse_phases
+from a2v.training.runner import PhaseRunner, single_loss_step
+from a2v.training.settings import TrainingSettings
 
 __all__ = [
-    "MOTION_SOURCES",
     "FeatureNormalizer",
     "FrameDataset",
-    "Models",
-    "ParsedConfig",
-    "PhaseState",
-    "TrainStep",
     "Phase",
+    "PhaseRunner",
     "StepBatchSampler",
-    "TrainingConfig",
-    "build_models",
+    "TrainingSettings",
     "count_frames",
     "fit_normalizer",
     "load_checkpoint",
-    "models_from_checkpoint",
     "open_shard",
-    "parse_config",
     "parse_phase",
     "parse_phases",
-    "prepare_phase",
+    "phase_seed",
     "resolve_clips",
     "save_checkpoint",
-    "train_phase",
+    "single_loss_step",
 ]

@@ -1,22 +1,24 @@
-"""Checkpoints of a MAN training phase: atomic save, ``weights_only`` load, model construction.
+"""Checkpoints of every a2v training run: atomic save, ``weights_only`` load.
 
-A checkpoint is a dict of tensors and plain containers only (loadable with
-``torch.load(path, weights_only=True)``):
+One format for every run (a model recipe's phase, the lip-reader, SyncNet). A checkpoint is a
+dict of tensors and plain containers only (loadable with ``torch.load(path, weights_only=True)``):
 
 ==================  ============================================================================
 key                 content
 ==================  ============================================================================
-``format``          ``"a2v-man"``; ``format_version`` ``1``
-``a2v_version``     ``a2v.__version__`` of the writer
-``config``          the full config dict the phase ran with (plain containers)
-``model_config``    ``ManConfig.to_dict()``; ``predictor_config``, ``discriminator_config``
-``phase_index``     index of the phase in ``config["phases"]``; ``phase_name``; ``phase_steps``
-``step``            generator steps done in this phase; ``complete`` (bool)
-``generator``       ``ManGenerator.state_dict()``; ``predictor``; ``discriminator``
-``opt_g``           Adam state of generator + predictor; ``opt_d`` of the discriminator
-``normalizer``      :meth:`FeatureNormalizer.state_dict` (MFCC/mel mean and std)
-``elapsed_s``       training seconds spent in this phase so far
-``torch_rng``       ``torch.get_rng_state()``
+``format``          ``"a2v"``; ``format_version`` ``2``; ``a2v_version`` of the writer
+``recipe``          what was trained: a ``model_type`` (``"man"``, ``"pkg.module:Class"``) or a
+                    judge (``"lipnet"``, ``"syncnet"``)
+``config``          the settings the run was built from (plain containers)
+``identity``        what a resumed run must match (settings, training clips)
+``phase_index``     index of the phase in the curriculum; ``phase_name``; ``phase`` (its dict)
+``step``            optimisation steps done in this phase; ``complete`` (bool)
+``loss_columns``    the loss terms of ``losses.csv``; ``value_columns`` the other logged values
+``networks``        network name → ``state_dict()``
+``optimizers``      optimiser name → ``state_dict()``
+``state``           data-derived state (e.g. the feature normaliser), tensors/plain containers
+``info``            facts of the run (e.g. the perceptual backbone), plain containers
+``elapsed_s``       training seconds spent in this phase so far; ``torch_rng``
 ==================  ============================================================================
 """
 
@@ -24,35 +26,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 import a2v
-from a2v.models.discriminators import DiscriminatorConfig, MultiScalePatchGAN
-from a2v.models.man import ManConfig, ManGenerator
-from a2v.models.predictors import PredictorConfig, build_predictor
 
-FORMAT = "a2v-man"
-FORMAT_VERSION = 1
-
-
-@dataclass
-class Models:
-    """The three networks of MAN, built from one configuration."""
-
-    config: ManConfig
-    generator: ManGenerator
-    predictor: nn.Module
-    discriminator: MultiScalePatchGAN
-
-
-def build_models(man: ManConfig, pred: PredictorConfig, disc: DiscriminatorConfig) -> Models:
-    """Construct generator, predictor and discriminator (on the CPU, in training mode)."""
-    return Models(man, ManGenerator(man), build_predictor(man, pred), MultiScalePatchGAN.from_config(disc))
+FORMAT = "a2v"
+FORMAT_VERSION = 2
 
 
 def plain(obj):
@@ -76,15 +58,14 @@ def plain(obj):
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint config")
 
 
-def save_checkpoint(path: str | Path, state: dict, fmt: str = FORMAT) -> Path:
+def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` with ``torch.save`` atomically (temporary file beside ``path``, then ``os.replace``).
 
-    ``format`` (``fmt``: ``"a2v-man"``, ``"a2v-lipnet"``, …), ``format_version`` and
-    ``a2v_version`` are added. Returns ``path``.
+    ``format``, ``format_version`` and ``a2v_version`` are added. Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"format": fmt, "format_version": FORMAT_VERSION, "a2v_version": a2v.__version__, **state}
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, "a2v_version": a2v.__version__, **state}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -96,31 +77,25 @@ def save_checkpoint(path: str | Path, state: dict, fmt: str = FORMAT) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", fmt: str = FORMAT) -> dict:
-    """Load a checkpoint of format ``fmt`` with ``torch.load(weights_only=True)``.
+def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu", recipe: str | None = None) -> dict:
+    """Load an a2v checkpoint with ``torch.load(weights_only=True)``.
+
+    Args:
+        recipe: when given, the checkpoint must hold that recipe (or judge).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not an a2v checkpoint of that format, or another format version.
+        ValueError: not an a2v checkpoint, another format version, or another recipe.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != fmt:
-        raise ValueError(f"{path}: not an a2v {fmt} checkpoint")
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path}: not an a2v checkpoint (format {found!r})")
     if state.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format_version {state.get('format_version')!r}, this a2v reads {FORMAT_VERSION}")
+    if recipe is not None and state.get("recipe") != recipe:
+        raise ValueError(f"{path}: a {state.get('recipe')!r} checkpoint, not {recipe!r}")
     return state
-
-
-def models_from_checkpoint(state: dict) -> Models:
-    """Rebuild the networks stored in a loaded checkpoint and load their weights (CPU)."""
-    man = ManConfig.from_dict(state["model_config"])
-    pred = PredictorConfig.from_dict(state["predictor_config"])
-    disc = DiscriminatorConfig.from_dict(state["discriminator_config"])
-    models = build_models(man, pred, disc)
-    models.generator.load_state_dict(state["generator"])
-    models.predictor.load_state_dict(state["predictor"])
-    models.discriminator.load_state_dict(state["discriminator"])
-    return models

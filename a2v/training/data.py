@@ -1,7 +1,9 @@
-"""Training samples from HDF5 feature shards, feature standardisation, and step-indexed batch sampling.
+"""Training samples from HDF5 feature shards, feature standardisation, and step-indexed batch sampling
+— the data side every model recipe shares.
 
-A sample is one video frame ``t`` of one clip (schema version 1 of
-``results/features/{dataset}/{speaker}.h5``; see :func:`open_shard`):
+:class:`FrameDataset` serves one video frame ``t`` of one clip per sample (shards of
+``results/features/{dataset}/{speaker}.h5``; see :func:`open_shard`); a recipe says which shard
+features it reads (``features``) and how many previous frames (``n_prev``). All keys:
 
 =================  ==================  =========  ==========================================
 key                shape               dtype      meaning
@@ -9,10 +11,10 @@ key                shape               dtype      meaning
 ``reference``      (3, S, S)           float32    identity frame of the same clip, RGB [-1, 1]
                                                   (a random frame, or frame 0 for "first")
 ``target``         (3, S, S)           float32    frame t, RGB [-1, 1]
-``prev_frames``    (15, S, S)          float32    frames t−5 … t−1 (oldest first; indices
-                                                  clamped at 0), RGB [-1, 1]
+``prev_frames``    (3·n_prev, S, S)    float32    frames t−n_prev … t−1 (oldest first; indices
+                                                  clamped at 0), RGB [-1, 1]; only if n_prev > 0
 ``flow``           (2, S, S)           float32    Farnebäck flow t−1 → t, pixels of the S crop
-``heatmaps``       (15, 96, 96)        float32    keypoint heatmaps [0, 1] (``motion="keypoints"``)
+``heatmaps``       (15, 96, 96)        float32    keypoint heatmaps [0, 1]
 ``mfcc``           (20, 13)            float32    standardised MFCC window of frame t
 ``mel``            (256,)              float32    standardised log-mel vector of frame t
 ``f0_bin``         ()                  int64      pitch bin 0..255 (0 = unvoiced)
@@ -20,13 +22,17 @@ key                shape               dtype      meaning
 ``clip``, ``t``    ()                  int64      clip index in the dataset, frame index
 =================  ==================  =========  ==========================================
 
+``reference``, ``target``, ``clip`` and ``t`` are always there; the others only when named in
+``features`` (``prev_frames`` when ``n_prev > 0``).
+
 When the model's ``image_size`` differs from the shard's ``crop_size``, frames are resized with
 area averaging (cv2 ``INTER_AREA``) and flow is resized and multiplied by
 ``image_size / crop_size`` (flow is in pixels).
 
 Sampling is **step-indexed**: :class:`StepBatchSampler` derives the batch of step ``k`` from
 ``(seed, k)`` alone (epoch-wise permutations), so a run resumed at step ``k`` sees exactly the
-batches an uninterrupted run would, with any number of DataLoader workers.
+batches an uninterrupted run would, with any number of DataLoader workers. Each phase draws its
+own order: its sampler seed is :func:`phase_seed` of the run's seed and the phase index.
 """
 
 from __future__ import annotations
@@ -39,11 +45,46 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
 from a2v.features.shard import ShardReader, heatmaps_to_float
 from a2v.features.windows import frames_to_tensor
 
 REFERENCES = ("random", "first")
-N_PREV = 5
+FRAME_FEATURES = ("flow", "heatmaps", "mfcc", "mel", "f0_bin", "energy_bin")
+"""Per-frame shard features a :class:`FrameDataset` can serve."""
+
+
+def phase_seed(seed: int, phase_index: int) -> int:
+    """The seed of phase ``phase_index`` of a run seeded ``seed`` (weights init and batch order):
+    distinct per phase, so phase 2 does not replay phase 1's batches."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(phase_index)]).generate_state(1)[0] >> 1)
+
+
+def resolve_clips(shard_paths: Sequence[str | Path], train_clips: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Map ``(shard, clip id)`` pairs onto the given shard paths.
+
+    The first element of each pair may be a shard path (as listed in ``shard_paths``, or resolving
+    to the same file) or a shard's stem (the speaker id, e.g. ``"s1"``).
+
+    Raises:
+        ValueError: a shard that is not among ``shard_paths``, an ambiguous stem, no clip.
+    """
+    by_resolved = {str(Path(p).resolve()): str(p) for p in shard_paths}
+    by_stem: dict[str, list[str]] = {}
+    for p in shard_paths:
+        by_stem.setdefault(Path(p).stem, []).append(str(p))
+    out = []
+    for shard, clip_id in train_clips:
+        key = str(Path(shard).resolve())
+        if key in by_resolved:
+            out.append((by_resolved[key], str(clip_id)))
+        elif str(shard) in by_stem and len(by_stem[str(shard)]) == 1:
+            out.append((by_stem[str(shard)][0], str(clip_id)))
+        else:
+            raise ValueError(f"clip {clip_id!r}: shard {shard!r} is not one of the shard paths (or is an ambiguous stem)")
+    if not out:
+        raise ValueError("train_clips is empty")
+    return out
 
 
 # --------------------------------------------------------------------------------- shard access
@@ -55,81 +96,6 @@ def open_shard(path: str | Path) -> ShardReader:
         ShardSchemaError: the shard has another ``schema_version``.
     """
     return ShardReader(path)
-
-
-# --------------------------------------------------------------------------------- normaliser
-class FeatureNormalizer:
-    """Per-coefficient standardisation of MFCC and mel features, fitted on the training clips.
-
-    ``mfcc`` is standardised per coefficient (13 means/stds over all sub-frames and frames),
-    ``mel`` per band (256). Stds are floored at ``1e-3``.
-
-    Args:
-        mfcc_mean, mfcc_std: ``(13,)``.
-        mel_mean, mel_std: ``(256,)``.
-    """
-
-    def __init__(self, mfcc_mean, mfcc_std, mel_mean, mel_std):
-        self.mfcc_mean = np.asarray(mfcc_mean, np.float32)
-        self.mfcc_std = np.maximum(np.asarray(mfcc_std, np.float32), 1e-3)
-        self.mel_mean = np.asarray(mel_mean, np.float32)
-        self.mel_std = np.maximum(np.asarray(mel_std, np.float32), 1e-3)
-
-    @classmethod
-    def fit(cls, mfccs: Iterable[np.ndarray], mels: Iterable[np.ndarray]) -> "FeatureNormalizer":
-        """Fit on ``(T, 20, 13)`` MFCC and ``(T, 256)`` mel arrays (streamed; float64 sums)."""
-        stats = []
-        for arrays in (mfccs, mels):
-            n, total, total_sq = 0, 0.0, 0.0
-            for a in arrays:
-                a = np.asarray(a, np.float64).reshape(-1, np.shape(a)[-1])
-                n += a.shape[0]
-                total = total + a.sum(0)
-                total_sq = total_sq + (a * a).sum(0)
-            if n == 0:
-                raise ValueError("FeatureNormalizer.fit needs at least one frame of MFCC and of mel")
-            mean = total / n
-            stats += [mean, np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0))]
-        return cls(*stats)
-
-    def mfcc(self, x):
-        """Standardise MFCCs ``(..., 13)`` (numpy or torch)."""
-        return self._apply(x, self.mfcc_mean, self.mfcc_std)
-
-    def mel(self, x):
-        """Standardise mel vectors ``(..., 256)`` (numpy or torch)."""
-        return self._apply(x, self.mel_mean, self.mel_std)
-
-    @staticmethod
-    def _apply(x, mean, std):
-        if isinstance(x, torch.Tensor):
-            return (x - torch.as_tensor(mean, device=x.device, dtype=x.dtype)) / torch.as_tensor(std, device=x.device, dtype=x.dtype)
-        return ((np.asarray(x, np.float32) - mean) / std).astype(np.float32)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors only (loadable with ``torch.load(weights_only=True)``)."""
-        return {k: torch.from_numpy(getattr(self, k).copy()) for k in ("mfcc_mean", "mfcc_std", "mel_mean", "mel_std")}
-
-    @classmethod
-    def from_state_dict(cls, state: dict) -> "FeatureNormalizer":
-        """Inverse of :meth:`state_dict`."""
-        return cls(*(np.asarray(state[k], np.float32) for k in ("mfcc_mean", "mfcc_std", "mel_mean", "mel_std")))
-
-
-def fit_normalizer(clips: Sequence[tuple[str | Path, str]]) -> FeatureNormalizer:
-    """Fit a :class:`FeatureNormalizer` on the ``mfcc`` and ``mel`` of ``(shard path, clip id)`` pairs."""
-    groups = _group_by_shard(clips)
-
-    def stream(name: str) -> Iterator[np.ndarray]:
-        for path, ids in groups.items():
-            shard = open_shard(path)
-            try:
-                for clip_id in ids:
-                    yield shard.read(clip_id, name)
-            finally:
-                shard.close()
-
-    return FeatureNormalizer.fit(stream("mfcc"), stream("mel"))
 
 
 def count_frames(clips: Sequence[tuple[str | Path, str]]) -> int:
@@ -188,7 +154,8 @@ class FrameDataset(Dataset):
         clips: ``(shard path, clip id)`` pairs.
         normalizer: MFCC/mel standardisation.
         image_size: S of the model (frames and flow are resized when the shard's differs).
-        motion: ``"flow"`` or ``"keypoints"`` (whether ``heatmaps`` are read).
+        features: the per-frame shard features served (a subset of :data:`FRAME_FEATURES`).
+        n_prev: previous frames served as ``prev_frames`` (0: none).
         reference: ``"random"`` (a random frame of the same clip, drawn per sample) or
             ``"first"`` (frame 0).
         cache: keep every clip's arrays in memory (read once, at construction).
@@ -204,20 +171,25 @@ class FrameDataset(Dataset):
         clips: Sequence[tuple[str | Path, str]],
         normalizer: FeatureNormalizer,
         image_size: int,
-        motion: str = "flow",
+        features: Sequence[str] = ("flow", "mfcc", "mel", "f0_bin", "energy_bin"),
+        n_prev: int = 5,
         reference: str = "random",
         cache: bool = True,
     ):
         if reference not in REFERENCES:
             raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
-        if motion not in ("flow", "keypoints"):
-            raise ValueError(f"motion must be 'flow' or 'keypoints', got {motion!r}")
+        unknown = sorted(set(features) - set(FRAME_FEATURES))
+        if unknown:
+            raise ValueError(f"FrameDataset cannot serve {unknown}; it serves {list(FRAME_FEATURES)}")
+        if n_prev < 0:
+            raise ValueError(f"n_prev must be >= 0, got {n_prev}")
         if not clips:
             raise ValueError("FrameDataset needs at least one clip")
         self.clips = [(str(p), c) for p, c in clips]
         self.normalizer = normalizer
         self.image_size = int(image_size)
-        self.motion = motion
+        self.features = tuple(features)
+        self.n_prev = int(n_prev)
         self.reference = reference
         self.cache = cache
         self._shards: dict[str, ShardReader] = {}
@@ -256,19 +228,24 @@ class FrameDataset(Dataset):
         state["_shards"] = {}
         return state
 
+    def _convert(self, name: str, a: np.ndarray) -> np.ndarray:
+        """Raw shard array(s) of feature ``name`` → what a sample holds (resized, standardised, typed)."""
+        if name == "flow":
+            return _resize_flow(a, self.image_size)
+        if name == "heatmaps":
+            return heatmaps_to_float(a)
+        if name in ("mfcc", "mel"):
+            if self.normalizer is None:
+                raise ValueError(f"FrameDataset serves {name!r} standardised: give it a FeatureNormalizer")
+            return getattr(self.normalizer, name)(a)
+        return np.asarray(a).astype(np.int64)
+
     def _load_clip(self, i: int) -> dict[str, np.ndarray]:
         path, clip_id = self.clips[i]
         shard = self._shard(path)
-        out = {
-            "frames": _resize_frames(shard.read(clip_id, "frames"), self.image_size),
-            "flow": _resize_flow(shard.read(clip_id, "flow"), self.image_size),
-            "mfcc": self.normalizer.mfcc(shard.read(clip_id, "mfcc")),
-            "mel": self.normalizer.mel(shard.read(clip_id, "mel")),
-            "f0_bin": shard.read(clip_id, "f0_bin").astype(np.int64),
-            "energy_bin": shard.read(clip_id, "energy_bin").astype(np.int64),
-        }
-        if self.motion == "keypoints":
-            out["heatmaps"] = heatmaps_to_float(shard.read(clip_id, "heatmaps"))
+        out = {"frames": _resize_frames(shard.read(clip_id, "frames"), self.image_size)}
+        for name in self.features:
+            out[name] = self._convert(name, shard.read(clip_id, name))
         return out
 
     def __len__(self) -> int:
@@ -289,44 +266,28 @@ class FrameDataset(Dataset):
         clip, t = self.locate(index)
         n = int(self.lengths[clip])
         ref_t = 0 if self.reference == "first" else draw % n
-        prev_idx = [max(0, t - k) for k in range(N_PREV, 0, -1)]
+        prev_idx = [max(0, t - k) for k in range(self.n_prev, 0, -1)]
         if self._cached is not None:
             c = self._cached[clip]
             frames = c["frames"][prev_idx + [t, ref_t]]
-            flow = c["flow"][t]
-            feats = {k: c[k][t] for k in ("mfcc", "mel", "f0_bin", "energy_bin")}
-            heat = c["heatmaps"][t] if self.motion == "keypoints" else None
+            feats = {k: c[k][t] for k in self.features}
         else:
             path, clip_id = self.clips[clip]
             shard = self._shard(path)
-            lo = prev_idx[0]
+            lo = prev_idx[0] if prev_idx else t
             window = shard.read(clip_id, "frames", slice(lo, t + 1))
             ref = shard.read(clip_id, "frames", slice(ref_t, ref_t + 1))
             frames = np.concatenate([window[[i - lo for i in prev_idx + [t]]], ref])
             frames = _resize_frames(frames, self.image_size)
-            flow = _resize_flow(shard.read(clip_id, "flow", slice(t, t + 1)), self.image_size)[0]
-            feats = {
-                "mfcc": self.normalizer.mfcc(shard.read(clip_id, "mfcc", t)),
-                "mel": self.normalizer.mel(shard.read(clip_id, "mel", t)),
-                "f0_bin": np.int64(shard.read(clip_id, "f0_bin", t)),
-                "energy_bin": np.int64(shard.read(clip_id, "energy_bin", t)),
-            }
-            heat = heatmaps_to_float(shard.read(clip_id, "heatmaps", t)) if self.motion == "keypoints" else None
-        img = frames_to_tensor(frames)  # (7, 3, S, S)
-        sample = {
-            "reference": img[-1],
-            "target": img[-2],
-            "prev_frames": img[:N_PREV].reshape(3 * N_PREV, self.image_size, self.image_size),
-            "flow": torch.from_numpy(np.asarray(flow, np.float32)),
-            "mfcc": torch.from_numpy(np.asarray(feats["mfcc"], np.float32)),
-            "mel": torch.from_numpy(np.asarray(feats["mel"], np.float32)),
-            "f0_bin": torch.tensor(int(feats["f0_bin"]), dtype=torch.int64),
-            "energy_bin": torch.tensor(int(feats["energy_bin"]), dtype=torch.int64),
-            "clip": torch.tensor(clip, dtype=torch.int64),
-            "t": torch.tensor(t, dtype=torch.int64),
-        }
-        if heat is not None:
-            sample["heatmaps"] = torch.from_numpy(np.asarray(heat, np.float32))
+            feats = {k: self._convert(k, shard.read(clip_id, k, slice(t, t + 1)))[0] for k in self.features}
+        img = frames_to_tensor(frames)  # (n_prev + 2, 3, S, S)
+        sample = {"reference": img[-1], "target": img[-2]}
+        if self.n_prev:
+            sample["prev_frames"] = img[: self.n_prev].reshape(3 * self.n_prev, self.image_size, self.image_size)
+        for k, v in feats.items():
+            sample[k] = torch.tensor(int(v), dtype=torch.int64) if k in ("f0_bin", "energy_bin") else torch.from_numpy(np.asarray(v, np.float32))
+        sample["clip"] = torch.tensor(clip, dtype=torch.int64)
+        sample["t"] = torch.tensor(t, dtype=torch.int64)
         return sample
 
 

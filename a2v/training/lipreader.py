@@ -1,4 +1,5 @@
-"""Training the LipNet lip-reader (:mod:`a2v.models.lipreader`) on real clips, and reading lips with it.
+"""Training the LipNet lip-reader (:mod:`a2v.models.lipreader`) on real clips; reading lips with it is
+:mod:`a2v.judges.lipreader`.
 
 The lip-reader is the judge of WER (MAN supp. §2.2): no LipNet weights ship in any package, so
 the pipeline trains its own on the training clips of the real corpus (``train_lipreader``, the
@@ -19,10 +20,11 @@ without GRID's ``sil``/``sp`` markers. LipNet's three augmentations:
 - frame deletion and duplication, each with per-frame probability ``frame_jitter`` (0.05).
 
 Decoding: the model config's ``decoder`` (:class:`a2v.models.lipreader.LipNetConfig`), GRID-grammar
-Viterbi by default (:mod:`a2v.models.ctc_grammar`).
+Viterbi by default (:mod:`a2v.judges.ctc`).
 
-Resumable like MAN training: ``last.pt`` every ``checkpoint_every`` steps, ``checkpoint.pt`` (format ``"a2v-lipnet"``) at the end,
-``losses.csv`` with ``step, loss`` (CTC)``, seconds`` (:class:`a2v.training.resumable.ResumableRun`).
+Run by the phase runner every model uses (:class:`a2v.training.runner.PhaseRunner`), as one
+phase: ``last.pt`` every ``checkpoint_every`` steps, ``checkpoint.pt`` (recipe ``"lipnet"``,
+network ``lipnet``, optimiser ``adam``) at the end, ``losses.csv`` with ``step, loss`` (CTC)``, seconds``.
 
 Config (top-level ``lipreader`` section)::
 
@@ -32,7 +34,7 @@ Config (top-level ``lipreader`` section)::
       training: {batch_size: 8, lr: 1.0e-4, steps: 5000, seed: 0, checkpoint_every: 250,
                  log_every: 25, flip: true, word_prob: 0.5, frame_jitter: 0.05,
                  progress_interval: 30.0}
-      weights: null     # a torch state dict / a2v-lipnet checkpoint of an externally trained LipNet
+      weights: null     # a torch state dict / a2v lipnet checkpoint of an externally trained LipNet
 """
 
 from __future__ import annotations
@@ -49,19 +51,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
+from a2v.judges.lipreader import LIPNET, NON_WORDS, LipReader, clip_sentence, mouths_to_tensor
 from a2v.metrics.wer import word_error_rate
-from a2v.models.ctc_grammar import GrammarDecoder
-from a2v.models.lipreader import DECODERS, LipNet, LipNetConfig, encode_text, greedy_decode
+from a2v.models.lipreader import LipNet, LipNetConfig, encode_text
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.resumable import ResumableRun, check_run_settings, parse_run_section
+from a2v.training.runner import PhaseRunner, single_loss_step
+from a2v.training.settings import check_run_settings, parse_run_section
 
 _log = logging.getLogger(__name__)
-
-LIPNET_FORMAT = "a2v-lipnet"
-NON_WORDS = ("sil", "sp")
-"""GRID alignment markers for silence and short pause, not spoken words."""
-
 
 @dataclass
 class LipreaderTraining:
@@ -92,11 +90,6 @@ def parse_lipreader_config(section: dict | None) -> tuple[LipNetConfig, Lipreade
         ValueError: unknown keys or bad values.
     """
     return parse_run_section("lipreader", section, LipNetConfig, LipreaderTraining)
-
-
-def clip_sentence(words: Sequence[str]) -> str:
-    """The spoken sentence of a clip's aligned words (``sil``/``sp`` dropped), e.g. ``"bin blue at f two now"``."""
-    return " ".join(w.lower() for w in words if w.lower() not in NON_WORDS)
 
 
 WORD_MARGIN = 2
@@ -143,11 +136,6 @@ def load_mouth_clips(clips: Sequence[tuple[str | Path, str]], width: int, height
         for r in readers.values():
             r.close()
     return out
-
-
-def mouths_to_tensor(mouths: np.ndarray) -> torch.Tensor:
-    """``(T, H, W, 3)`` uint8 → ``(3, T, H, W)`` float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(mouths)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
 def jitter_frames(n_frames: int, p: float, rng: np.random.Generator) -> np.ndarray:
@@ -246,27 +234,29 @@ def train_lipreader(
     emit = _emit(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_lipreader_config(section)
-    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], "model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
-    run = ResumableRun(out_dir, LIPNET_FORMAT, tcfg.steps, identity, emit, "lipreader")
+    settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
+    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], **settings}
+    run = PhaseRunner(out_dir, LIPNET, "lipreader", 0, tcfg.steps, identity, emit, settings, tcfg.log_every,
+                      tcfg.checkpoint_every, tcfg.progress_interval)
     if (done := run.complete()) is not None:
         return done
     torch.manual_seed(tcfg.seed)
     model = LipNet(model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    start = run.resume(model, opt, device)
+    run.start({LIPNET: model}, {"adam": opt}, device)
     clips = load_mouth_clips(train_clips, model_cfg.mouth_width, model_cfg.mouth_height)
     word_prob = tcfg.word_prob
     if word_prob > 0 and not any(c.word_frames for c in clips):
         emit("[lipreader] WARNING: the shards have no word alignments (word_frames); training on whole sentences only")
         word_prob = 0.0
     dataset = MouthClipDataset(clips, tcfg.flip, tcfg.frame_jitter)
-    sampler = WordOrSentenceSampler(len(dataset), tcfg.batch_size, tcfg.seed, start, tcfg.steps, word_prob)
+    sampler = WordOrSentenceSampler(len(dataset), tcfg.batch_size, tcfg.seed, run.start_step, tcfg.steps, word_prob)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     emit(f"[lipreader] LipNet {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(dataset)} clips, "
-         f"mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, batch {tcfg.batch_size}, steps {start}->{tcfg.steps}, device {device}")
+         f"mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, batch {tcfg.batch_size}, steps {run.start_step}->{tcfg.steps}, device {device}")
 
-    def step_fn(batch: dict) -> torch.Tensor:
+    def ctc_loss(batch: dict) -> torch.Tensor:
         log_probs = model(batch["video"].to(device), batch["lengths"])
         return ctc(log_probs, batch["targets"].to(device), batch["lengths"].to(device), batch["target_lengths"].to(device))
 
@@ -276,77 +266,4 @@ def train_lipreader(
         emit(f"[lipreader] WER on its own training clips ({model_cfg.decoder} decoding): {train_wer:.1f} %")
         return {"train_wer": train_wer}
 
-    return run.run(loader, step_fn, model, opt, {"model_config": model_cfg.to_dict()}, tcfg.log_every, tcfg.checkpoint_every,
-                   tcfg.progress_interval, finish)
-
-
-class LipReader:
-    """A trained LipNet in eval mode that transcribes mouth-crop sequences with the model's
-    decoder (``cfg.decoder``: GRID-grammar Viterbi or greedy CTC best path).
-
-    Args:
-        model: the network (moved to ``device``, eval mode).
-        device: where it runs.
-    """
-
-    def __init__(self, model: LipNet, device: torch.device | str = "cpu"):
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.cfg = model.cfg
-        self.grammar = GrammarDecoder.grid()
-
-    @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "LipReader":
-        """From an ``a2v-lipnet`` checkpoint, or a bare torch state dict of :class:`LipNet` with the
-        default config; BatchNorm, where the config does not say, when the weights have its running
-        statistics.
-
-        Raises:
-            FileNotFoundError: no such file.
-            ValueError: neither format, or weights that do not fit.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: lip-reader weights not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and state.get("format") == LIPNET_FORMAT:
-            config, weights = dict(state["model_config"]), state["model"]
-        elif isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
-            config, weights = {}, state
-        else:
-            raise ValueError(f"{path}: not an a2v-lipnet checkpoint or a LipNet state dict")
-        # weights saved without a batch_norm setting (bare dicts, checkpoints older than it) say it themselves
-        config.setdefault("batch_norm", any(k.endswith("running_mean") for k in weights))
-        model = LipNet(LipNetConfig.from_dict(config))
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise ValueError(f"{path}: weights do not fit a2v's LipNet ({exc})") from exc
-        return cls(model, device)
-
-    @torch.no_grad()
-    def log_probs(self, mouths: np.ndarray) -> torch.Tensor:
-        """``(T, 28)`` float32 CPU CTC log-probabilities of one ``(T, H, W, 3)`` uint8 mouth-crop clip."""
-        return self.model(mouths_to_tensor(mouths)[None].to(self.device))[:, 0].float().cpu()
-
-    def transcribe(self, mouth_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
-        """Sentences read from ``(T, H, W, 3)`` uint8 mouth-crop clips (H × W = the model's mouth size).
-
-        Args:
-            decoder: ``"grid_grammar"`` or ``"greedy"``; ``None``: the model's ``cfg.decoder``.
-
-        Raises:
-            ValueError: an unknown ``decoder``.
-        """
-        decoder = decoder or self.cfg.decoder
-        if decoder not in DECODERS:
-            raise ValueError(f"lip-reader decoder must be one of {DECODERS}, got {decoder!r}")
-        out = []
-        for mouths in mouth_clips:
-            lp = self.log_probs(mouths)
-            out.append(self.grammar.decode(lp.numpy()) if decoder == "grid_grammar" else greedy_decode(lp[:, None])[0])
-        return out
-
-    def read_lips(self, aligned_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
-        """Sentences read from ``(T, S, S, 3)`` uint8 aligned face crops (real or generated); ``decoder`` as in :meth:`transcribe`."""
-        return self.transcribe([mouth_crops(c, self.cfg.mouth_width, self.cfg.mouth_height) for c in aligned_clips], decoder)
+    return run.run(loader, single_loss_step(ctc_loss, opt), {LIPNET: model}, {"adam": opt}, {}, ["loss"], finish=finish)

@@ -1,34 +1,28 @@
-"""Curriculum phases: which losses are on, with which weights, whether the discriminator trains, and
-where the generator's motion input comes from.
+"""The phase vocabulary every model shares: a curriculum is a list of phases, each with a length,
+loss weights and the discriminators it turns on.
 
-A phase switches terms and discriminators on — nothing else (the model is the same in every phase;
-phase ``k + 1`` starts from phase ``k``'s checkpoint).
+A phase entry of the config::
 
-Motion source (a2v's choice, documented):
+    - name: adversarial          # label of logs and checkpoints (default "phase{i}")
+      steps: 200                 # exactly one of steps (>= 1) and epochs (> 0);
+      epochs: 9                  #   epochs: steps = ceil(epochs · training samples / batch_size)
+      losses: {adv: 1, l1: 10}   # weight per named loss term of the recipe; 0 skips the term
+      discriminators: [frame]    # the recipe's discriminators this phase trains and uses
+      <key>: <value>             # a recipe's own phase keys (e.g. MAN's motion_source)
 
-* ``"ground_truth"`` — teacher forcing: the generator's motion input is the shard's Farnebäck
-  flow (or heatmaps) of frame t. The predictor still trains on its MSE if weighted.
-* ``"predicted"`` — the generator sees the predictor's output from the previous 5 real frames
-  and mel[t], as at inference. With ``detach_motion: true`` (default) the prediction is
-  detached, so the predictor learns only from its MSE against Farnebäck flow / heatmaps (MAN
-  §3.0.1: "optimized with mean square loss") and keeps the meaning of flow; with ``false`` the
-  generator's losses also reach the predictor (end-to-end).
+The recipe (:class:`a2v.recipes.base.Recipe`) says which loss names, discriminators and extra keys
+exist, their defaults, and checks the combinations. A phase changes what is switched on, never the
+networks: phase ``k + 1`` starts from phase ``k``'s checkpoint, network by network.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from a2v.losses.composite import LOSS_KEYS, check_weights
-
-MOTION_SOURCES = ("ground_truth", "predicted")
-PHASE_KEYS = ("name", "steps", "epochs", "losses", "discriminator", "motion_source", "detach_motion")
-
-DEFAULT_WEIGHTS = {"adv": 1.0, "l1_lower": 10.0, "fm": 10.0, "cam": 1.0}
-"""Default weights of the generator terms (predictor MSE default: 1.0 for the model's motion kind
-when the model uses motion; ``perceptual`` default 0: it needs VGG weights, see
-:mod:`a2v.models.vgg`)."""
+PHASE_KEYS = ("name", "steps", "epochs", "losses", "discriminators")
+"""Keys every phase understands; a recipe adds its own (:attr:`Recipe.phase_options`)."""
 
 
 @dataclass(frozen=True)
@@ -36,115 +30,129 @@ class Phase:
     """One curriculum phase.
 
     Attributes:
-        name: label (used in logs and checkpoints).
-        steps: optimisation steps (generator updates) of this phase; ``None`` until an
-            ``epochs`` phase is :meth:`resolved` against its training set.
-        epochs: length in passes over the training frames (MAN supp. §3: 10 epochs on GRID and
-            Lombard GRID, 20 CREMA-D, 50 VoxCeleb2), or ``None`` when ``steps`` is given.
-        losses: loss name → weight, every key of :data:`a2v.losses.LOSS_KEYS` present.
-        discriminator: whether the discriminator is trained and used in this phase.
-        motion_source: ``"ground_truth"`` | ``"predicted"``.
-        detach_motion: detach the predicted motion before the generator.
+        name: label (logs, checkpoints).
+        steps: optimisation steps; ``None`` until an ``epochs`` phase is :meth:`resolved`.
+        epochs: length in passes over the training samples, or ``None`` when ``steps`` is given.
+        losses: loss name → weight (every loss name of the recipe present; 0 = off).
+        discriminators: names of the discriminators on in this phase (a tuple, the recipe's order).
+        options: the recipe's own phase keys with defaults filled in.
     """
 
     name: str
     steps: int | None
-    losses: dict = field(default_factory=dict)
-    discriminator: bool = True
-    motion_source: str = "ground_truth"
-    detach_motion: bool = True
     epochs: float | None = None
+    losses: dict = field(default_factory=dict)
+    discriminators: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)
 
-    def resolved(self, n_frames: int, batch_size: int) -> "Phase":
-        """This phase with ``steps = ceil(epochs · n_frames / batch_size)`` (unchanged if ``steps`` is set).
+    def resolved(self, n_samples: int, batch_size: int) -> "Phase":
+        """This phase with ``steps = ceil(epochs · n_samples / batch_size)`` (unchanged if ``steps`` is set).
 
         Raises:
-            ValueError: ``n_frames`` or ``batch_size`` < 1.
+            ValueError: ``n_samples`` or ``batch_size`` < 1.
         """
         if self.steps is not None:
             return self
-        if n_frames < 1 or batch_size < 1:
-            raise ValueError(f"phase {self.name!r}: cannot resolve epochs with {n_frames} frames, batch {batch_size}")
-        return replace(self, steps=max(1, math.ceil(self.epochs * n_frames / batch_size)))
+        if n_samples < 1 or batch_size < 1:
+            raise ValueError(f"phase {self.name!r}: cannot resolve epochs with {n_samples} samples, batch {batch_size}")
+        return replace(self, steps=max(1, math.ceil(self.epochs * n_samples / batch_size)))
+
+    def active(self) -> dict[str, float]:
+        """The weighted terms (weight > 0), in the recipe's order."""
+        return {k: v for k, v in self.losses.items() if v > 0}
 
     def to_dict(self) -> dict:
-        """Plain dict."""
-        return {
-            "name": self.name,
-            "steps": self.steps,
-            "epochs": self.epochs,
-            "losses": dict(self.losses),
-            "discriminator": self.discriminator,
-            "motion_source": self.motion_source,
-            "detach_motion": self.detach_motion,
-        }
+        """Plain dict (for checkpoints and logs)."""
+        return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "losses": dict(self.losses),
+                "discriminators": list(self.discriminators), **self.options}
 
 
-def parse_phase(d: dict, motion: str, index: int = 0, use_motion: bool = True) -> Phase:
-    """Validate one ``phases[i]`` entry and fill in defaults.
-
-    Defaults: ``name`` ``"phase{index}"``; ``discriminator`` true; ``motion_source``
-    ``"ground_truth"``; ``detach_motion`` true; losses ``adv`` 1, ``l1_lower`` 10, ``fm`` 10,
-    ``cam`` 1 (``adv``/``fm``/``cam`` default to 0 when ``discriminator`` is false),
-    ``perceptual`` 0, and ``flow_mse`` 1 for ``motion="flow"`` / ``keypoint_mse`` 1 for
-    ``motion="keypoints"`` (the other predictor key is 0; both 0 when ``use_motion`` is false).
-    Exactly one of ``steps`` and ``epochs`` is given.
+def check_weights(weights: Mapping[str, float], loss_keys: Sequence[str], where: str = "losses") -> dict[str, float]:
+    """Validate a weight mapping: known names, finite numbers >= 0. Returns a float dict.
 
     Raises:
-        ValueError: unknown keys, neither or both of steps/epochs, non-positive length, an
-            adversarial term weighted in a phase without discriminator, the other motion kind's
-            predictor loss weighted, a predictor loss weighted in a model without motion.
+        ValueError: an unknown name (listing the known ones) or a bad weight.
     """
-    unknown = sorted(set(d) - set(PHASE_KEYS))
+    unknown = sorted(set(weights) - set(loss_keys))
     if unknown:
-        raise ValueError(f"phase {index}: unknown keys {unknown}; known: {list(PHASE_KEYS)}")
+        raise ValueError(f"{where}: unknown loss weights {unknown}; this model's losses: {', '.join(loss_keys) or 'none'}")
+    out = {}
+    for k, v in weights.items():
+        v = float(v)
+        if not v >= 0.0 or v == math.inf:
+            raise ValueError(f"{where}: loss weight {k!r} must be a finite number >= 0, got {v}")
+        out[k] = v
+    return out
+
+
+def parse_phase(
+    d: Mapping,
+    index: int,
+    loss_keys: Sequence[str],
+    discriminators: Sequence[str],
+    options: Mapping[str, object],
+    default_losses: Callable[[tuple[str, ...]], Mapping[str, float]],
+) -> Phase:
+    """Validate one ``phases[i]`` entry against a recipe's vocabulary and fill in defaults.
+
+    Args:
+        d: the entry.
+        index: its position (for messages and the default name).
+        loss_keys: the recipe's loss names.
+        discriminators: the recipe's discriminator names; a phase without ``discriminators``
+            turns all of them on.
+        options: the recipe's own phase keys → defaults.
+        default_losses: discriminators on → default weights (missing names weigh 0).
+
+    Raises:
+        ValueError: unknown keys, neither or both of steps/epochs, a non-positive length, an
+            unknown loss or discriminator name.
+    """
+    where = f"phase {index}"
+    known = list(PHASE_KEYS) + list(options)
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {known}")
     if ("steps" in d) == ("epochs" in d):
-        raise ValueError(f"phase {index}: give exactly one of 'steps' and 'epochs'")
+        raise ValueError(f"{where}: give exactly one of 'steps' and 'epochs'")
     steps, epochs = None, None
     if "steps" in d:
         steps = int(d["steps"])
         if steps < 1:
-            raise ValueError(f"phase {index}: steps must be >= 1, got {steps}")
+            raise ValueError(f"{where}: steps must be >= 1, got {steps}")
     else:
         epochs = float(d["epochs"])
         if not 0 < epochs < math.inf:
-            raise ValueError(f"phase {index}: epochs must be a positive number, got {d['epochs']}")
-    disc = bool(d.get("discriminator", True))
-    source = d.get("motion_source", "ground_truth")
-    if source not in MOTION_SOURCES:
-        raise ValueError(f"phase {index}: motion_source must be one of {MOTION_SOURCES}, got {source!r}")
-    given = check_weights(d.get("losses") or {})
-    weights = {k: 0.0 for k in LOSS_KEYS}
-    for k, v in DEFAULT_WEIGHTS.items():
-        weights[k] = v if (disc or k == "l1_lower") else 0.0
-    own = "flow_mse" if motion == "flow" else "keypoint_mse"
-    other = "keypoint_mse" if motion == "flow" else "flow_mse"
-    weights[own] = 1.0 if use_motion else 0.0
-    weights.update(given)
-    if not disc:
-        bad = [k for k in ("adv", "fm", "cam") if weights[k] > 0]
-        if bad:
-            raise ValueError(f"phase {index}: {bad} need the discriminator, which this phase turns off")
-    if weights[other] > 0:
-        raise ValueError(f"phase {index}: {other!r} is weighted but the model's motion is {motion!r}")
-    if not use_motion and weights[own] > 0:
-        raise ValueError(f"phase {index}: {own!r} is weighted but the model has use_motion: false (no predictor is used)")
+            raise ValueError(f"{where}: epochs must be a positive number, got {d['epochs']}")
+    on = d.get("discriminators", list(discriminators))
+    if isinstance(on, str) or not isinstance(on, Sequence):
+        raise ValueError(f"{where}: discriminators must be a list of names, got {on!r}")
+    bad = sorted(set(on) - set(discriminators))
+    if bad:
+        raise ValueError(f"{where}: unknown discriminators {bad}; this model's: {list(discriminators) or 'none'}")
+    on = tuple(n for n in discriminators if n in on)
+    weights = {k: 0.0 for k in loss_keys}
+    weights.update(check_weights(default_losses(on), loss_keys, where))
+    weights.update(check_weights(d.get("losses") or {}, loss_keys, where))
     return Phase(
         name=str(d.get("name", f"phase{index}")),
         steps=steps,
         epochs=epochs,
         losses=weights,
-        discriminator=disc,
-        motion_source=source,
-        detach_motion=bool(d.get("detach_motion", True)),
+        discriminators=on,
+        options={k: d.get(k, v) for k, v in options.items()},
     )
 
 
-def parse_phases(phases: list[dict], motion: str, use_motion: bool = True) -> list[Phase]:
-    """Validate the ``phases`` list (at least one entry; unique names)."""
-    if not phases:
+def parse_phases(entries: Sequence[Mapping], **vocabulary) -> list[Phase]:
+    """Validate the ``phases`` list (at least one entry, unique names); ``vocabulary`` as for :func:`parse_phase`.
+
+    Raises:
+        ValueError: see :func:`parse_phase`; no phase; duplicate names.
+    """
+    if not entries:
         raise ValueError("config 'phases' must list at least one phase")
-    out = [parse_phase(p, motion, i, use_motion) for i, p in enumerate(phases)]
+    out = [parse_phase(p, i, **vocabulary) for i, p in enumerate(entries)]
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise ValueError(f"phase names must be unique, got {names}")

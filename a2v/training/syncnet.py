@@ -1,10 +1,13 @@
-"""Training SyncNet (:mod:`a2v.models.syncnet`) on real clips, and scoring clips with it (LSE-C/D).
+"""Training SyncNet (:mod:`a2v.models.syncnet`) on real clips; scoring clips with it (LSE-C/D) is
+:mod:`a2v.judges.syncnet`.
 
 No SyncNet weights ship in any package, so the pipeline trains its own (Chung & Zisserman 2016
 §3.2): pairs of a 5-frame mouth window centred on frame t and the MFCC window of frame t + o,
 in sync (o = 0, label 1) or shifted (5 ≤ |o| ≤ 15 frames inside the clip, label 0), half and
 half; contrastive loss (margin 1); Adam. MFCCs are standardised per coefficient on the training
-clips (:class:`a2v.training.data.FeatureNormalizer`, stored in the checkpoint).
+clips (:class:`a2v.features.normalizer.FeatureNormalizer`, stored in the checkpoint's state).
+Run by the phase runner every model uses (:class:`a2v.training.runner.PhaseRunner`), as one
+phase: recipe ``"syncnet"``, network ``syncnet``, optimiser ``adam``.
 
 Config (top-level ``syncnet`` section)::
 
@@ -12,7 +15,7 @@ Config (top-level ``syncnet`` section)::
       model: {mouth_width: 96, mouth_height: 48, channels: [64, 128, 256, 256], embed_dim: 256}
       training: {batch_size: 64, lr: 1.0e-3, steps: 20000, seed: 0, checkpoint_every: 500,
                  log_every: 50, margin: 1.0, progress_interval: 30.0}
-      weights: null     # an a2v-syncnet checkpoint trained elsewhere
+      weights: null     # an a2v syncnet checkpoint trained elsewhere
 """
 
 from __future__ import annotations
@@ -28,16 +31,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
-from a2v.metrics.sync import lse, offset_distances
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
+from a2v.judges.lipreader import mouths_to_tensor
+from a2v.judges.syncnet import SYNCNET, SyncScorer
 from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_loss
-from a2v.training.checkpoint import load_checkpoint, plain
-from a2v.training.data import FeatureNormalizer, StepBatchSampler, fit_normalizer
-from a2v.training.lipreader import mouths_to_tensor
-from a2v.training.resumable import ResumableRun, check_run_settings, parse_run_section
+from a2v.training.checkpoint import plain
+from a2v.training.data import StepBatchSampler
+from a2v.training.runner import PhaseRunner, single_loss_step
+from a2v.training.settings import check_run_settings, parse_run_section
 
 _log = logging.getLogger(__name__)
 
-SYNCNET_FORMAT = "a2v-syncnet"
 MIN_SHIFT, MAX_SHIFT = 5, 15
 """Negative pairs: audio shifted by 5 … 15 frames (0.2 … 0.6 s)."""
 
@@ -142,22 +146,24 @@ def train_syncnet(
     emit = (log.info if hasattr(log, "info") else log) if log is not None else _log.info
     device = torch.device(device)
     model_cfg, tcfg = parse_syncnet_config(section)
-    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], "model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
-    run = ResumableRun(out_dir, SYNCNET_FORMAT, tcfg.steps, identity, emit, "syncnet")
+    settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
+    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], **settings}
+    run = PhaseRunner(out_dir, SYNCNET, "syncnet", 0, tcfg.steps, identity, emit, settings, tcfg.log_every,
+                      tcfg.checkpoint_every, tcfg.progress_interval)
     if (done := run.complete()) is not None:
         return done
     torch.manual_seed(tcfg.seed)
     model = SyncNet(model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    start = run.resume(model, opt, device)
-    normalizer = fit_normalizer(train_clips)
+    state = run.start({SYNCNET: model}, {"adam": opt}, device)
+    normalizer = FeatureNormalizer.from_state_dict(state["normalizer"]) if state else fit_normalizer(train_clips)
     mouths, mfccs = load_sync_clips(train_clips, model_cfg, normalizer)
     pairs = SyncPairs(mouths, mfccs)
-    loader = DataLoader(pairs, batch_sampler=StepBatchSampler(len(pairs), tcfg.batch_size, tcfg.seed, start, tcfg.steps))
+    loader = DataLoader(pairs, batch_sampler=StepBatchSampler(len(pairs), tcfg.batch_size, tcfg.seed, run.start_step, tcfg.steps))
     emit(f"[syncnet] {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(mouths)} clips, "
-         f"{len(pairs)} windows, mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, steps {start}->{tcfg.steps}, device {device}")
+         f"{len(pairs)} windows, mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, steps {run.start_step}->{tcfg.steps}, device {device}")
 
-    def step_fn(batch: dict) -> torch.Tensor:
+    def contrastive(batch: dict) -> torch.Tensor:
         d = model(batch["mfcc"].to(device), batch["video"].to(device))
         return contrastive_loss(d, batch["label"].to(device), tcfg.margin)
 
@@ -168,47 +174,5 @@ def train_syncnet(
         emit(f"[syncnet] best offset within ±1 frame on {100 * share:.0f} % of its {len(found)} training clips")
         return {"train_offset_share": share}
 
-    state = {"model_config": model_cfg.to_dict(), "normalizer": normalizer.state_dict()}
-    return run.run(loader, step_fn, model, opt, state, tcfg.log_every, tcfg.checkpoint_every, tcfg.progress_interval, finish)
-
-
-class SyncScorer:
-    """A trained SyncNet with its MFCC standardisation, scoring clips by LSE-D / LSE-C / offset.
-
-    Args:
-        model: the network (eval mode is set); normalizer: its MFCC standardisation; device.
-        max_offset: offsets searched, ±frames (15 as in syncnet_python and Wav2Lip).
-    """
-
-    def __init__(self, model: SyncNet, normalizer: FeatureNormalizer, device: torch.device | str = "cpu", max_offset: int = 15):
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.normalizer = normalizer
-        self.max_offset = max_offset
-
-    @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "SyncScorer":
-        """From an ``a2v-syncnet`` checkpoint.
-
-        Raises:
-            FileNotFoundError, ValueError: missing file or another format.
-        """
-        state = load_checkpoint(path, fmt=SYNCNET_FORMAT)
-        model = SyncNet(SyncNetConfig.from_dict(state["model_config"]))
-        model.load_state_dict(state["model"])
-        return cls(model, FeatureNormalizer.from_state_dict(state["normalizer"]), device)
-
-    def score_tensors(self, mouths: torch.Tensor, mfcc: torch.Tensor) -> dict[str, float]:
-        """``mouths (T, 3, H, W)`` float, standardised ``mfcc (T, 20, 13)`` → ``{"lse_d", "lse_c", "offset"}``."""
-        d = offset_distances(self.model, mouths.to(self.device), mfcc.to(self.device), self.max_offset)
-        return lse(d, self.max_offset)
-
-    def score(self, aligned: np.ndarray, mfcc: np.ndarray) -> dict[str, float]:
-        """Score a clip of ``(T, S, S, 3)`` uint8 aligned crops (real or generated) against its raw ``(T, 20, 13)`` shard MFCCs.
-
-        Raises:
-            ValueError: lengths differ or fewer than 5 frames.
-        """
-        cfg = self.model.cfg
-        mouths = mouths_to_tensor(mouth_crops(aligned, cfg.mouth_width, cfg.mouth_height)).permute(1, 0, 2, 3)
-        return self.score_tensors(mouths, torch.from_numpy(self.normalizer.mfcc(mfcc)))
+    return run.run(loader, single_loss_step(contrastive, opt), {SYNCNET: model}, {"adam": opt},
+                   {"normalizer": normalizer.state_dict()}, ["loss"], finish=finish)

@@ -1,8 +1,12 @@
-# Helpers shared by the rules: paths, the config files to pass on, experiment lookups.
+# Helpers shared by the rules: paths, the config files to pass on, experiment lookups (through
+# a2v's own a2v.config.experiment), rerun triggers.
 
 import json
 import shlex
 import sys
+
+from a2v.config import experiment  # an experiment with its defaults merged: the one definition
+from a2v.datasets.source import dataset_speakers  # speakers + unseen_speakers of datasets.<name>
 
 RESULTS = config.get("results_dir", "results")
 RESOURCES = config.get("resources_dir", "resources")  # downloads and unpacked corpora
@@ -24,34 +28,53 @@ wildcard_constraints:
 
 
 def exp_dataset(exp):
-    return config["experiments"][exp]["dataset"]
+    return experiment(config, exp)["dataset"]
 
 
 def exp_phases(exp):
-    e = config["experiments"][exp]
-    defaults = config.get("model_defaults", {}).get(e["model_type"], {})
-    return e.get("phases", defaults.get("phases", []))
+    return experiment(config, exp)["phases"]
 
 
-def settings_of(*keys):
-    """A params function: the JSON of a config section, so that editing it reruns the job
-    (Snakemake's params rerun trigger) — e.g. settings_of("lipreader")."""
+# Rerun triggers. Every rule whose a2v stage reads a config section gets that section's JSON as
+# `params.settings`: Snakemake records params with the outputs and reruns a job whose params
+# changed (its "params" rerun trigger). Sections are per dataset / per experiment where the rule
+# is, so that editing one dataset or experiment does not rerun another's jobs.
+
+
+def _json(node):
+    return json.dumps(node, sort_keys=True, default=str)
+
+
+def settings_of(*keys, only=None):
+    """A params function: the JSON of the config section at ``keys``, e.g.
+    settings_of("preprocess"); a key like "{dataset}" is filled from the job's wildcards
+    (settings_of("datasets", "{dataset}")); ``only`` keeps just those keys of the section."""
 
     def inner(wildcards):
+        fill = dict(wildcards.items())
         node = config
         for k in keys:
-            node = node.get(k, {}) if isinstance(node, dict) else {}
-        return json.dumps(node, sort_keys=True)
+            node = node.get(k.format(**fill), {}) if isinstance(node, dict) else {}
+        if only is not None:
+            node = {k: node[k] for k in only if k in node}
+        return _json(node)
 
     return inner
 
 
-def exp_settings(wildcards):
-    """The experiment's model, training and phases as they will run (defaults merged), as JSON."""
-    e = config["experiments"][wildcards.exp]
-    defaults = config.get("model_defaults", {}).get(e["model_type"], {})
-    merged = {k: (defaults.get(k), e.get(k)) for k in ("model", "training", "phases")}
-    return json.dumps(merged, sort_keys=True)
+def exp_settings_of(*keys):
+    """A params function: the JSON of these keys of the experiment as a2v.config.experiment
+    merges it, e.g. exp_settings_of("select"): the top-level select under the experiment's own."""
+
+    def inner(wildcards):
+        e = experiment(config, wildcards.exp)
+        return _json({k: e[k] for k in keys})
+
+    return inner
+
+
+# The experiment's model type, model, training and phases as they will run (defaults merged).
+exp_settings = exp_settings_of("model_type", "model", "training", "phases")
 
 
 def dataset_shards(dataset):
@@ -86,13 +109,8 @@ def previous_checkpoint(wildcards):
     return [f"{RESULTS}/{wildcards.exp}/phase{k - 1}/checkpoint.pt"] if k > 1 else []
 
 
-def dataset_speakers(dataset):
-    ds = config["datasets"][dataset]
-    return list(ds["speakers"]) + [s for s in ds.get("unseen_speakers", []) if s not in ds["speakers"]]
-
-
 def stage_tables(wildcards):
-    spk = dataset_speakers(wildcards.dataset)
+    spk = dataset_speakers(config["datasets"][wildcards.dataset])
     return {
         "extract": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.tsv", dataset=wildcards.dataset, speaker=spk),
         "align": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/align.tsv", dataset=wildcards.dataset, speaker=spk),

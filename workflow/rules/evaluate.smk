@@ -21,9 +21,11 @@ rule generate_test:
         a2v=A2V,
         args=CONFIG_ARGS,
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
+        # no settings: generate-test reads no config section; the model and its preprocessing
+        # settings come from the checkpoint (an input: retraining reruns this job)
     shell:
         "{params.a2v} generate-test {params.args} --checkpoint {input.checkpoint} --split {input.split}"
-        " --shards {input.shards} --out-dir {params.out_dir} 2> {log}"
+        " --shards {input.shards} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule evaluate:
@@ -31,7 +33,7 @@ rule evaluate:
         videos=rules.generate_test.output.listing,
         split=rules.select.output.split,
         shards=exp_shards,
-        reference=config.get("evaluate", {}).get("reference_metrics", "config/reference_metrics.yaml"),
+        reference=lambda wildcards: experiment(config, wildcards.exp)["evaluate"].get("reference_metrics", "config/reference_metrics.yaml"),
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
     output:
@@ -47,12 +49,13 @@ rule evaluate:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=exp_settings_of("evaluate"),  # top-level evaluate under the experiment's own
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}",
         videos=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
     shell:
         "{params.a2v} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
         " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir}"
-        " --lipreader {input.lipreader} --syncnet {input.syncnet} 2> {log}"
+        " --lipreader {input.lipreader} --syncnet {input.syncnet} > {log} 2>&1"
 
 
 rule report:
@@ -76,8 +79,9 @@ rule report:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=exp_settings_of("model_type", "dataset", "phases", "evaluate"),  # its facts; the model's come with the checkpoints
     shell:
         "{params.a2v} report {params.args} --experiment {wildcards.exp} --metrics {input.metrics}"
         " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards {input.shards}"
         " --checkpoints {input.checkpoints} --lipreader {input.lipreader} --syncnet {input.syncnet}"
-        " --out {output.html} 2> {log}"
+        " --out {output.html} > {log} 2>&1"

@@ -19,10 +19,11 @@ rule features:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("preprocess"),
     shell:
         "{params.a2v} features {params.args} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
         " --index {input.index} --extracted {input.extracted} --aligned {input.aligned}"
-        " --out {output.shard} --summary {output.summary} 2> {log}"
+        " --out {output.shard} --summary {output.summary} > {log} 2>&1"
 
 
 # Clips and frames in / kept / skipped (by cause) per stage and speaker (a2v/stages/summary.py).
@@ -39,5 +40,6 @@ rule preprocess_summary:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("datasets", "{dataset}", only=("speakers", "unseen_speakers")),
     shell:
-        "{params.a2v} preprocess-summary {params.args} --dataset {wildcards.dataset} --out {output} 2> {log}"
+        "{params.a2v} preprocess-summary {params.args} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"

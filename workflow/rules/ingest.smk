@@ -16,10 +16,10 @@ rule download:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
-        # rerun when what is fetched changes (Snakemake's params rerun trigger)
-        fetched=lambda wc: repr({k: config["datasets"][wc.dataset].get(k) for k in ("source", "sha256", "speakers", "unseen_speakers")}),
+        # what is fetched: a dataset's adapter and options only change how ingest indexes it
+        settings=settings_of("datasets", "{dataset}", only=("source", "sha256", "speakers", "unseen_speakers")),
     shell:
-        "{params.a2v} download {params.args} --dataset {wildcards.dataset} --out {output.manifest} 2> {log}"
+        "{params.a2v} download {params.args} --dataset {wildcards.dataset} --out {output.manifest} > {log} 2>&1"
 
 
 rule ingest:
@@ -36,5 +36,6 @@ rule ingest:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("datasets", "{dataset}"),  # adapter, options, source, speakers
     shell:
-        "{params.a2v} ingest {params.args} --dataset {wildcards.dataset} --out {output.index} 2> {log}"
+        "{params.a2v} ingest {params.args} --dataset {wildcards.dataset} --out {output.index} > {log} 2>&1"

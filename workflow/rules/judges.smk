@@ -18,8 +18,9 @@ rule select_dataset:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("select"),  # the top-level select settings only
     shell:
-        "{params.a2v} select {params.args} --shards {input.shards} --out {output.split} 2> {log}"
+        "{params.a2v} select {params.args} --shards {input.shards} --out {output.split} > {log} 2>&1"
 
 
 rule train_judge:
@@ -43,7 +44,7 @@ rule train_judge:
         a2v=A2V,
         args=CONFIG_ARGS,
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.judge}/{wildcards.dataset}",
-        settings=lambda wildcards: settings_of(wildcards.judge)(wildcards),
+        settings=settings_of("{judge}"),  # lipreader or syncnet
     shell:
         "{params.a2v} train-judge {params.args} {wildcards.judge} --split {input.split} --shards {input.shards}"
-        " --out-dir {params.out_dir} 2> {log}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -17,9 +17,10 @@ rule extract:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("preprocess"),
     shell:
         "{params.a2v} extract {params.args} --index {input.index} --speaker {wildcards.speaker}"
-        " --out {output.h5} --summary {output.summary} 2> {log}"
+        " --out {output.h5} --summary {output.summary} > {log} 2>&1"
 
 
 rule align:
@@ -37,6 +38,7 @@ rule align:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=settings_of("preprocess"),
     shell:
         "{params.a2v} align {params.args} --extracted {input.h5} --speaker {wildcards.speaker}"
-        " --out {output.h5} --summary {output.summary} 2> {log}"
+        " --out {output.h5} --summary {output.summary} > {log} 2>&1"

@@ -15,6 +15,7 @@ rule select:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
+        settings=exp_settings_of("select"),  # top-level select under the experiment's own
     shell:
         "{params.a2v} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
-        " --out {output.split} 2> {log}"
+        " --out {output.split} > {log} 2>&1"

@@ -29,4 +29,4 @@ rule train:
     shell:
         "{params.a2v} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
         " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} {params.init}"
-        " 2> {log}"
+        " > {log} 2>&1"

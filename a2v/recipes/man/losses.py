@@ -1,4 +1,4 @@
-"""Weighted compositions of the MAN losses for the generator and the discriminator.
+"""MAN's loss terms, weighted, for the generator (+ predictor) and the discriminator.
 
 Loss names (the keys of a phase's ``losses`` mapping):
 
@@ -33,22 +33,10 @@ from a2v.losses.feature_matching import feature_matching
 from a2v.losses.predictor import flow_mse, heatmap_mse
 from a2v.losses.reconstruction import lower_half_l1
 
+from a2v.training.phases import check_weights
+
 LOSS_KEYS = ("adv", "l1_lower", "fm", "perceptual", "cam", "flow_mse", "keypoint_mse")
-"""Every loss weight name a phase may set."""
-
-
-def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """Validate a weight mapping: known keys, finite non-negative numbers. Returns a float dict."""
-    unknown = sorted(set(weights) - set(LOSS_KEYS))
-    if unknown:
-        raise ValueError(f"unknown loss weights {unknown}; supported: {', '.join(LOSS_KEYS)}")
-    out = {}
-    for k, v in weights.items():
-        v = float(v)
-        if not v >= 0.0 or v == float("inf"):
-            raise ValueError(f"loss weight {k!r} must be a finite number >= 0, got {v}")
-        out[k] = v
-    return out
+"""Every loss weight name a MAN phase may set."""
 
 
 class GeneratorLoss:
@@ -80,7 +68,7 @@ class GeneratorLoss:
     ):
         if gan_loss not in GAN_LOSSES:
             raise ValueError(f"unknown adversarial loss {gan_loss!r}; supported: {', '.join(GAN_LOSSES)}")
-        self.weights = {k: v for k, v in check_weights(weights).items() if v > 0}
+        self.weights = {k: v for k, v in check_weights(weights, LOSS_KEYS).items() if v > 0}
         self.gan_loss = gan_loss
         self.flow_scale = float(flow_scale)
         if "perceptual" in self.weights and perceptual is None:
@@ -131,7 +119,7 @@ class DiscriminatorLoss:
     def __init__(self, weights: Mapping[str, float], gan_loss: str = "original"):
         if gan_loss not in GAN_LOSSES:
             raise ValueError(f"unknown adversarial loss {gan_loss!r}; supported: {', '.join(GAN_LOSSES)}")
-        self.weights = {k: v for k, v in check_weights(weights).items() if v > 0 and k in ("adv", "cam")}
+        self.weights = {k: v for k, v in check_weights(weights, LOSS_KEYS).items() if v > 0 and k in ("adv", "cam")}
         self.gan_loss = gan_loss
 
     def active(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""Grammar-constrained CTC decoding: the best CTC path through a sentence grammar (Viterbi).
+"""CTC decoding of the lip-reader's output: greedy best path (:func:`greedy_decode`) and the best
+CTC path through a sentence grammar (:class:`GrammarDecoder`, Viterbi).
 
 LipNet (Assael et al. 2016, §3.2) decodes with CTC beam search and a character language model
 trained on GRID's sentences. GRID's sentences follow one fixed grammar (Cooke et al. 2006:
@@ -20,8 +21,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from a2v.models.lipreader import ALPHABET, BLANK
+
+
+def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None) -> list[str]:
+    """Best-path CTC decoding: argmax per frame, merge repeats, drop blanks (Graves et al. 2006).
+
+    Args:
+        log_probs: ``(T, B, C)`` float.
+        lengths: ``(B,)`` valid frames per item (``None`` → all T).
+
+    Returns:
+        B strings, whitespace-normalised.
+    """
+    best = log_probs.argmax(dim=-1).T.cpu().tolist()  # (B, T)
+    out = []
+    for b, seq in enumerate(best):
+        n = len(seq) if lengths is None else int(lengths[b])
+        chars, prev = [], BLANK
+        for k in seq[:n]:
+            if k != prev and k != BLANK:
+                chars.append(ALPHABET[k - 1])
+            prev = k
+        out.append(" ".join("".join(chars).split()))
+    return out
+
 
 GRID_SLOTS = ("command", "color", "preposition", "letter", "digit", "adverb")
 """GRID's slot order (Cooke et al. 2006)."""
