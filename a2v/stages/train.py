@@ -26,6 +26,8 @@ def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list
     """
     log = get_logger("train", log_file)
     exp = experiment(config, exp_name)
+    if not 1 <= phase <= len(exp["phases"]):
+        raise ValueError(f"experiment {exp_name!r} has {len(exp['phases'])} phases; phase {phase} asked for")
     dev = resolve_device(device)
     train = read_split(split).query("split == 'train'")
     if train.empty:

@@ -38,14 +38,14 @@ own order: its sampler seed is :func:`phase_seed` of the run's seed and the phas
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer  # noqa: F401 (re-exported for recipes)
 from a2v.features.shard import ShardReader, heatmaps_to_float
 from a2v.features.windows import frames_to_tensor
 

@@ -56,10 +56,8 @@ from a2v.metrics.wer import word_error_rate
 from a2v.models.lipreader import LipNet, LipNetConfig, encode_text
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.runner import PhaseRunner, single_loss_step
+from a2v.training.runner import PhaseRunner, emitter, single_loss_step
 from a2v.training.settings import check_run_settings, parse_run_section
-
-_log = logging.getLogger(__name__)
 
 @dataclass
 class LipreaderTraining:
@@ -206,12 +204,6 @@ def collate_clips(batch: list[dict]) -> dict:
     }
 
 
-def _emit(log) -> Callable[[str], None]:
-    if log is None:
-        return _log.info
-    return log.info if hasattr(log, "info") else log
-
-
 def train_lipreader(
     section: dict | None,
     train_clips: Sequence[tuple[str | Path, str]],
@@ -231,7 +223,7 @@ def train_lipreader(
     Raises:
         ValueError: bad config or clips.
     """
-    emit = _emit(log)
+    emit = emitter(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_lipreader_config(section)
     settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}

@@ -26,20 +26,8 @@ from torch.utils.data import DataLoader
 from a2v.recipes import make_recipe
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler, phase_seed, resolve_clips
-from a2v.training.runner import PhaseRunner
+from a2v.training.runner import PhaseRunner, emitter
 from a2v.training.settings import use_channels_last
-
-_log = logging.getLogger(__name__)
-
-
-def emitter(log) -> Callable[[str], None]:
-    """A line-logging callable from a callable, a ``logging.Logger`` or ``None`` (this module's logger)."""
-    if log is None:
-        return _log.info
-    if hasattr(log, "info"):
-        return log.info
-    return log
-
 
 def train_phase(
     config: dict,

@@ -20,6 +20,7 @@ carry the recipe's name (:mod:`a2v.training.checkpoint`).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,9 +32,18 @@ from tqdm import tqdm
 from a2v.training.checkpoint import load_checkpoint, save_checkpoint
 from a2v.training.losslog import LossLog
 
+_log = logging.getLogger(__name__)
+
 LAST = "last.pt"
 FINAL = "checkpoint.pt"
 LOSSES = "losses.csv"
+
+
+def emitter(log: Callable[[str], None] | logging.Logger | None) -> Callable[[str], None]:
+    """A line-logging callable from a callable, a ``logging.Logger`` or ``None`` (this module's logger)."""
+    if log is None:
+        return _log.info
+    return log.info if hasattr(log, "info") else log
 
 
 class PhaseRunner:

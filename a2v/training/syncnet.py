@@ -37,10 +37,8 @@ from a2v.judges.syncnet import SYNCNET, SyncScorer
 from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_loss
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.runner import PhaseRunner, single_loss_step
+from a2v.training.runner import PhaseRunner, emitter, single_loss_step
 from a2v.training.settings import check_run_settings, parse_run_section
-
-_log = logging.getLogger(__name__)
 
 MIN_SHIFT, MAX_SHIFT = 5, 15
 """Negative pairs: audio shifted by 5 … 15 frames (0.2 … 0.6 s)."""
@@ -143,7 +141,7 @@ def train_syncnet(
     Raises:
         ValueError: bad config or clips.
     """
-    emit = (log.info if hasattr(log, "info") else log) if log is not None else _log.info
+    emit = emitter(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_syncnet_config(section)
     settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
