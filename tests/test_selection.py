@@ -47,3 +47,14 @@ def test_algorithm1_picks_the_most_uniform_prefix():
     assert len(chosen) == 2 and d == pytest.approx(0.0)
     with pytest.raises(ValueError):
         select_balanced(h, 0, 5)
+
+
+def test_clips_without_phonemes_rank_last_and_an_empty_corpus_is_refused():
+    """A clip without a transcript (empty histogram) has no rarity and cannot come first; a corpus
+    with no transcript at all (VoxCeleb2) has nothing to balance."""
+    h = np.array([[0, 0], [3, 0], [0, 3]])
+    assert np.isinf(clip_rarity(h)[0]) and np.argsort(clip_rarity(h), kind="stable")[-1] == 0
+    chosen, d = select_balanced(h, 1, 2, k=20, seed=0)
+    assert 0 not in chosen and d == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="no clip has a phoneme"):
+        select_balanced(np.zeros((3, 4), int), 1, 3)

@@ -3,7 +3,8 @@
 1. Overall phoneme distribution P_ph of the candidate clips; phonemes ranked by occurrence
    (rarest first).
 2. Clips sorted by rarity: **a2v:** a clip's score is the mean overall occurrence rate of its
-   phonemes; the lower, the earlier (clips rich in rare phonemes first).
+   phonemes; the lower, the earlier (clips rich in rare phonemes first). A clip without phonemes
+   (no transcript) has no rarity: it ranks last.
 3. ``k`` times: draw ``n ~ U(n_min, n_max)``; the phoneme distribution of the top-``n`` clips;
    keep the ``n`` whose distribution is closest to uniform. **a2v:** distance = total variation
    (half the L1 distance) over the phonemes that occur in the candidates.
@@ -18,11 +19,12 @@ import numpy as np
 
 
 def clip_rarity(histograms: np.ndarray) -> np.ndarray:
-    """Mean overall occurrence rate of each clip's phonemes. ``(N, P)`` counts → ``(N,)`` float64."""
+    """Mean overall occurrence rate of each clip's phonemes. ``(N, P)`` counts → ``(N,)`` float64;
+    ``inf`` for a clip without phonemes (it sorts last)."""
     total = histograms.sum(axis=0).astype(np.float64)
     rate = total / max(total.sum(), 1.0)
     counts = histograms.sum(axis=1)
-    return (histograms @ rate) / np.maximum(counts, 1)
+    return np.where(counts > 0, (histograms @ rate) / np.maximum(counts, 1), np.inf)
 
 
 def distance_to_uniform(histogram: np.ndarray, support: np.ndarray) -> float:
@@ -45,11 +47,14 @@ def select_balanced(histograms: np.ndarray, n_min: int, n_max: int, k: int = 50,
         (indices into ``histograms`` of the selected clips, in rarity order; their distance).
 
     Raises:
-        ValueError: bounds outside ``[1, N]``.
+        ValueError: bounds outside ``[1, N]``; no clip with a phoneme (nothing to balance: corpora
+            without transcripts, e.g. VoxCeleb2).
     """
     n = len(histograms)
     if not 1 <= n_min <= n_max <= n:
         raise ValueError(f"need 1 <= n_min <= n_max <= {n}, got n_min={n_min}, n_max={n_max}")
+    if not np.asarray(histograms).sum() > 0:
+        raise ValueError("no clip has a phoneme (no transcripts): phoneme balancing has nothing to balance")
     order = np.argsort(clip_rarity(histograms), kind="stable")
     cumulative = np.cumsum(histograms[order], axis=0)
     support = np.flatnonzero(histograms.sum(axis=0) > 0)

@@ -42,7 +42,11 @@ def run(config: dict, exp: dict, shards: list[str | Path], out_tsv: str | Path, 
     test = set(rng.choice(n, size=n_test, replace=False).tolist())
     pool = [i for i in range(n) if i not in test]
     hists = np.stack([rows[i]["hist"] for i in pool])
-    if sel["balance"]["enabled"]:
+    if sel["balance"]["enabled"] and not hists.sum() > 0:
+        log.warning("Algorithm 1 skipped: no training clip has a transcript (phoneme histograms are empty); "
+                    "all %d clips are kept", len(pool))
+        train = set(pool)
+    elif sel["balance"]["enabled"]:
         n_min = max(1, int(round(sel["balance"]["n_min_fraction"] * len(pool))))
         n_max = max(n_min, int(round(sel["balance"]["n_max_fraction"] * len(pool))))
         chosen, dist = select_balanced(hists, n_min, n_max, sel["balance"]["k"], sel["seed"])
