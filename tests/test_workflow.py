@@ -206,3 +206,25 @@ def test_report_is_self_contained_and_renders(tiny_run, tmp_path):
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[:2] == (2400, 1280)
     assert img.std() > 10  # text, tables and figures, not a blank page
+
+
+def test_generate_test_keeps_videos_of_the_same_checkpoint(tiny_run, tmp_path):
+    """A rerun of generate-test keeps the videos already made from the same checkpoint (their .json
+    record) and regenerates those of another checkpoint."""
+    from a2v.config import load_config
+    from a2v.stages import generate_test
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    args = dict(config=config, split=res / "man_grid" / "split.tsv", shards=[res / "features" / "grid" / "s1.h5"],
+                out_dir=tmp_path, device="cpu")
+    final = res / "man_grid" / "phase2" / "checkpoint.pt"
+    listing = generate_test.run(checkpoint=final, **args)
+    video = Path(pd.read_csv(listing, sep="\t").iloc[0]["video"])
+    first = video.stat().st_mtime_ns
+    log = tmp_path / "gen.log"
+    generate_test.run(checkpoint=final, log_file=log, **args)
+    assert video.stat().st_mtime_ns == first and "already generated from this checkpoint; kept" in log.read_text()
+    generate_test.run(checkpoint=res / "man_grid" / "phase1" / "checkpoint.pt", **args)
+    assert video.stat().st_mtime_ns != first  # another checkpoint: generated again
+    assert len(read_frames(video)) == int(pd.read_csv(listing, sep="\t").iloc[0]["n_frames"])
