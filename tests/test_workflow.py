@@ -228,3 +228,33 @@ def test_generate_test_keeps_videos_of_the_same_checkpoint(tiny_run, tmp_path):
     generate_test.run(checkpoint=res / "man_grid" / "phase1" / "checkpoint.pt", **args)
     assert video.stat().st_mtime_ns != first  # another checkpoint: generated again
     assert len(read_frames(video)) == int(pd.read_csv(listing, sep="\t").iloc[0]["n_frames"])
+
+
+def test_evaluate_scores_the_other_clips_when_one_fails(tiny_run, tmp_path):
+    """One test clip whose video is corrupt is named with its cause in metrics/skipped.tsv; the others are scored."""
+    from a2v.config import experiment, load_config
+    from a2v.stages import evaluate, select
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    split = select.read_split(res / "man_grid" / "split.tsv")
+    good = split[split.split == "test"].iloc[0]
+    bad = split[split.split != "test"].iloc[0]
+    split.loc[split.clip_id == bad.clip_id, "split"] = "test"  # a second test clip, whose video is corrupt
+    split.to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    listing = pd.read_csv(res / "man_grid" / "videos" / "videos.tsv", sep="\t", dtype={"clip_id": str, "speaker": str})
+    corrupt = videos / f"{bad.speaker}_{bad.clip_id}.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    listing = pd.concat([listing, pd.DataFrame([{**listing.iloc[0].to_dict(), "clip_id": bad.clip_id, "video": str(corrupt)}])])
+    listing.to_csv(videos / "videos.tsv", sep="\t", index=False)
+    metrics = evaluate.run(config, experiment(config, "man_grid"), tmp_path / "split.tsv", [res / "features" / "grid" / "s1.h5"],
+                           videos, tmp_path / "out", lipreader=res / "lipreader" / "grid" / "checkpoint.pt",
+                           syncnet=res / "syncnet" / "grid" / "checkpoint.pt")
+    table = pd.read_csv(metrics).set_index("method")
+    assert table.loc["a2v:man_grid", "n_clips"] == 1 and np.isfinite(table.loc["a2v:man_grid", "SSIM"])
+    skipped = pd.read_csv(tmp_path / "out" / "metrics" / "skipped.tsv", sep="\t", dtype={"clip_id": str})
+    assert skipped["clip_id"].tolist() == [bad.clip_id] and str(corrupt.name) in skipped["cause"].iloc[0]
+    per_clip = pd.read_csv(tmp_path / "out" / "metrics" / "per_clip.csv", dtype={"clip_id": str})
+    assert set(per_clip["clip_id"]) == {good.clip_id}

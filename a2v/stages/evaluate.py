@@ -20,7 +20,10 @@ WER: the lip-reader's own error, LSE-C/D): the upper bound that makes the others
 
 ``metrics.csv``: one row per method with the mean over test clips of each metric, then
 ``<metric>_std`` (sample standard deviation) and ``<metric>_n`` (clips with a value), and the
-papers' published rows (``kind: published``, source named). ``metrics/per_clip.csv``: every value;
+papers' published rows (``kind: published``, source named). A test clip that cannot be scored (an
+unreadable video, no video listed, any error of its own) is named in the log and in
+``metrics/skipped.tsv`` with the cause, and the other clips are scored; only when no clip can be
+scored does the stage fail. ``metrics/per_clip.csv``: every value;
 ``metrics/ear.csv``: the per-frame EAR of every method and clip (for the report's blink plots).
 """
 
@@ -148,66 +151,80 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
         log.info("WER = NA: no lip-reader given (rule train_judge trains one; or set lipreader.weights)")
     if scorer is None:
         log.info("LSE_D, LSE_C, AV_offset = NA: no SyncNet given (rule train_judge trains one; or set syncnet.weights)")
-    per_clip, ear_rows = [], []
+    per_clip, ear_rows, skipped = [], [], []
     for row in progress(list(tests.itertuples(index=False)), "evaluate"):
-        reader = readers[(row.dataset, row.speaker)]
-        fps = float(reader.attrs["fps"])
-        hit = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
-        if hit.empty:
-            log.warning("%s/%s: no generated video listed; clip left out", row.speaker, row.clip_id)
+        clip_rows, clip_ears = [], []
+        try:
+            reader = readers[(row.dataset, row.speaker)]
+            fps = float(reader.attrs["fps"])
+            hit = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
+            if hit.empty:
+                log.warning("%s/%s: no generated video listed; clip left out", row.speaker, row.clip_id)
+                skipped.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "cause": "no generated video listed"})
+                continue
+            real = reader.read(row.clip_id, "frames")
+            mfcc = reader.read(row.clip_id, "mfcc")
+            fake = read_frames(hit.iloc[0]["video"], fps=fps)[: len(real)]
+            if len(fake) < len(real):
+                log.warning("%s/%s: generated video has %d frames, real %d; comparing the first %d",
+                            row.speaker, row.clip_id, len(fake), len(real), len(fake))
+                real, mfcc = real[: len(fake)], mfcc[: len(fake)]
+            box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
+            face_box = tuple(float(v) / real.shape[1] for v in box)
+            real_lm = measure_landmarks(real, box)
+            real_emb = identity_embeddings(real, face_box)
+            t = len(real)
+            static = np.repeat(real[:1], t, axis=0)
+            candidates = {  # method: (frames, landmarks, identity embeddings)
+                "a2v:" + exp["name"]: (fake, measure_landmarks(fake, box), identity_embeddings(fake, face_box)),
+                # the baseline's frames are all the reference frame: measure it once
+                "static baseline": (static, np.repeat(real_lm[:1], t, axis=0), np.repeat(real_emb[:1], t, axis=0)),
+            }
+            key = (row.speaker, row.clip_id)
+            sentence = clip_sentence(reader.clip_attrs(row.clip_id)["words"])
+            use_wer = reader_lips is not None and key not in seen["WER"]
+            use_lse = scorer is not None and key not in seen["LSE"]
+            for judge, present, used in (("lip-reader", reader_lips is not None, use_wer), ("SyncNet", scorer is not None, use_lse)):
+                if present and not used:
+                    log.warning("%s/%s: the %s was trained on this clip; left out of its metrics", row.speaker, row.clip_id, judge)
+
+            def judged(frames: np.ndarray) -> dict:
+                out = {"WER": math.nan, "LSE_D": math.nan, "LSE_C": math.nan, "AV_offset": math.nan, "transcript": ""}
+                if use_wer:
+                    out["transcript"] = reader_lips.read_lips([frames])[0]
+                    out["WER"] = 100.0 * word_error_rate([sentence], [out["transcript"]])
+                if use_lse:
+                    s = scorer.score(frames, mfcc)
+                    out.update(LSE_D=s["lse_d"], LSE_C=s["lse_c"], AV_offset=s["offset"])
+                return out
+
+            base = {"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "sentence": sentence}
+            for method, (frames, lm, emb) in candidates.items():
+                m = clip_metrics(real, frames, real_lm, lm, real_emb, emb, fps, ev)
+                clip_rows.append({"method": method, **base, **m, **judged(frames)})
+                clip_ears += [{"method": method, "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
+                              for i, e in enumerate(eye_aspect_ratio(lm).mean(axis=1))]
+            real_ear = eye_aspect_ratio(real_lm).mean(axis=1)
+            clip_ears += [{"method": "real", "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
+                          for i, e in enumerate(real_ear)]
+            clip_rows.append({"method": "real", **base,
+                              **{c: math.nan for c in METRIC_COLUMNS},
+                              "CPBD": cpbd_video(real),
+                              "blinks_per_s": blinks_per_second(real_ear, fps, ev["blink_ear_threshold"], ev["blink_min_frames"]),
+                              **judged(real)})
+        except Exception as exc:  # one bad clip loses nothing: it is named and left out, the others are scored
+            cause = f"{type(exc).__name__}: {exc}"
+            log.error("%s/%s: not scored (%s); left out of metrics.csv", row.speaker, row.clip_id, cause)
+            skipped.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "cause": cause})
             continue
-        real = reader.read(row.clip_id, "frames")
-        mfcc = reader.read(row.clip_id, "mfcc")
-        fake = read_frames(hit.iloc[0]["video"], fps=fps)[: len(real)]
-        if len(fake) < len(real):
-            log.warning("%s/%s: generated video has %d frames, real %d; comparing the first %d",
-                        row.speaker, row.clip_id, len(fake), len(real), len(fake))
-            real, mfcc = real[: len(fake)], mfcc[: len(fake)]
-        box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
-        face_box = tuple(float(v) / real.shape[1] for v in box)
-        real_lm = measure_landmarks(real, box)
-        real_emb = identity_embeddings(real, face_box)
-        t = len(real)
-        static = np.repeat(real[:1], t, axis=0)
-        candidates = {  # method: (frames, landmarks, identity embeddings)
-            "a2v:" + exp["name"]: (fake, measure_landmarks(fake, box), identity_embeddings(fake, face_box)),
-            # the baseline's frames are all the reference frame: measure it once
-            "static baseline": (static, np.repeat(real_lm[:1], t, axis=0), np.repeat(real_emb[:1], t, axis=0)),
-        }
-        key = (row.speaker, row.clip_id)
-        sentence = clip_sentence(reader.clip_attrs(row.clip_id)["words"])
-        use_wer = reader_lips is not None and key not in seen["WER"]
-        use_lse = scorer is not None and key not in seen["LSE"]
-        for judge, present, used in (("lip-reader", reader_lips is not None, use_wer), ("SyncNet", scorer is not None, use_lse)):
-            if present and not used:
-                log.warning("%s/%s: the %s was trained on this clip; left out of its metrics", row.speaker, row.clip_id, judge)
+        per_clip += clip_rows
+        ear_rows += clip_ears
 
-        def judged(frames: np.ndarray) -> dict:
-            out = {"WER": math.nan, "LSE_D": math.nan, "LSE_C": math.nan, "AV_offset": math.nan, "transcript": ""}
-            if use_wer:
-                out["transcript"] = reader_lips.read_lips([frames])[0]
-                out["WER"] = 100.0 * word_error_rate([sentence], [out["transcript"]])
-            if use_lse:
-                s = scorer.score(frames, mfcc)
-                out.update(LSE_D=s["lse_d"], LSE_C=s["lse_c"], AV_offset=s["offset"])
-            return out
-
-        base = {"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "sentence": sentence}
-        for method, (frames, lm, emb) in candidates.items():
-            m = clip_metrics(real, frames, real_lm, lm, real_emb, emb, fps, ev)
-            per_clip.append({"method": method, **base, **m, **judged(frames)})
-            ear_rows += [{"method": method, "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
-                         for i, e in enumerate(eye_aspect_ratio(lm).mean(axis=1))]
-        real_ear = eye_aspect_ratio(real_lm).mean(axis=1)
-        ear_rows += [{"method": "real", "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
-                     for i, e in enumerate(real_ear)]
-        per_clip.append({"method": "real", **base,
-                         **{c: math.nan for c in METRIC_COLUMNS},
-                         "CPBD": cpbd_video(real),
-                         "blinks_per_s": blinks_per_second(real_ear, fps, ev["blink_ear_threshold"], ev["blink_min_frames"]),
-                         **judged(real)})
     for reader in readers.values():
         reader.close()
+    write_table(pd.DataFrame(skipped, columns=["dataset", "speaker", "clip_id", "cause"]), out_dir / "metrics" / "skipped.tsv")
+    if not per_clip:
+        raise ValueError(f"{videos}: no test clip could be scored ({len(skipped)} left out; see {out_dir / 'metrics' / 'skipped.tsv'})")
     df = pd.DataFrame(per_clip)
     write_table(df, out_dir / "metrics" / "per_clip.csv", sep=",")
     write_table(pd.DataFrame(ear_rows), out_dir / "metrics" / "ear.csv", sep=",")
