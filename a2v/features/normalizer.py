@@ -49,6 +49,13 @@ class FeatureNormalizer:
             stats += [mean, np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0))]
         return cls(*stats)
 
+    FEATURES = ("mfcc", "mel")
+    """The shard features it standardises."""
+
+    def apply(self, name: str, x):
+        """Feature ``name`` standardised if it is one of :attr:`FEATURES`, else ``x`` unchanged."""
+        return getattr(self, name)(x) if name in self.FEATURES else x
+
     def mfcc(self, x):
         """Standardise MFCCs ``(..., 13)`` (numpy or torch)."""
         return self._apply(x, self.mfcc_mean, self.mfcc_std)

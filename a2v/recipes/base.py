@@ -36,7 +36,7 @@ A minimal recipe defines ``loss_keys``, :meth:`build`, :meth:`losses` and :meth:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -45,9 +45,10 @@ from torch import nn
 
 from a2v.settings import dataclass_from_dict
 from a2v.training.checkpoint import plain
-from a2v.training.data import REFERENCES, FeatureNormalizer, FrameDataset, count_frames, fit_normalizer
+from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
+from a2v.training.data import REFERENCES, FrameDataset, count_frames
 from a2v.training.phases import Phase, parse_phases
-from a2v.training.settings import TrainingSettings, use_bf16, use_channels_last
+from a2v.training.settings import TrainingSettings
 
 
 @dataclass
@@ -168,8 +169,7 @@ class Recipe:
 
     def model_dict(self) -> dict:
         """The parsed ``model`` section as plain containers (stored in checkpoints)."""
-        m = self.model
-        return plain(m.to_dict() if hasattr(m, "to_dict") else asdict(m) if is_dataclass(m) else dict(m))
+        return plain(self.model.to_dict() if hasattr(self.model, "to_dict") else asdict(self.model))
 
     def default_losses(self, discriminators: tuple[str, ...]) -> dict[str, float]:
         """Default weights of a phase with ``discriminators`` on (missing names weigh 0)."""
@@ -257,11 +257,7 @@ class Recipe:
         n = len(next(iter(arrays.values())))
         device = torch.device(device)
         norm = self.normalizer(state)
-        tensors = {}
-        for k, a in arrays.items():
-            if k in ("mfcc", "mel") and norm is not None:
-                a = getattr(norm, k)(a.astype(np.float32))
-            tensors[k] = torch.from_numpy(np.asarray(a)).to(device)
+        tensors = {k: torch.from_numpy(np.asarray(norm.apply(k, a) if norm else a)).to(device) for k, a in arrays.items()}
         ref_t = to_image_tensor(ref).to(device)
         out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
         with torch.inference_mode():
@@ -338,12 +334,5 @@ def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
     return frames.float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast on ``device`` when ``precision`` asks for it (:func:`use_bf16`), else a no-op context."""
-    from contextlib import nullcontext
-
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if use_bf16(precision, device) else nullcontext()
-
-
-__all__ = ["FrameTraining", "ModelSettings", "Recipe", "Step", "WeightedSumStep", "autocast", "check_features",
-           "check_reference", "to_image_tensor", "to_uint8_frames", "use_channels_last"]
+__all__ = ["FrameTraining", "ModelSettings", "Recipe", "Step", "WeightedSumStep", "check_features", "check_reference",
+           "to_image_tensor", "to_uint8_frames"]

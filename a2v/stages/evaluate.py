@@ -159,9 +159,7 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             fps = float(reader.attrs["fps"])
             hit = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
             if hit.empty:
-                log.warning("%s/%s: no generated video listed; clip left out", row.speaker, row.clip_id)
-                skipped.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "cause": "no generated video listed"})
-                continue
+                raise LookupError(f"no generated video listed in {videos / 'videos.tsv'}")
             real = reader.read(row.clip_id, "frames")
             mfcc = reader.read(row.clip_id, "mfcc")
             fake = read_frames(hit.iloc[0]["video"], fps=fps)[: len(real)]

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from a2v.features.normalizer import FeatureNormalizer, fit_normalizer  # noqa: F401 (re-exported for recipes)
+from a2v.features.normalizer import FeatureNormalizer
 from a2v.features.shard import ShardReader, heatmaps_to_float
 from a2v.features.windows import frames_to_tensor
 
@@ -234,10 +234,10 @@ class FrameDataset(Dataset):
             return _resize_flow(a, self.image_size)
         if name == "heatmaps":
             return heatmaps_to_float(a)
-        if name in ("mfcc", "mel"):
+        if name in FeatureNormalizer.FEATURES:
             if self.normalizer is None:
                 raise ValueError(f"FrameDataset serves {name!r} standardised: give it a FeatureNormalizer")
-            return getattr(self.normalizer, name)(a)
+            return self.normalizer.apply(name, a)
         return np.asarray(a).astype(np.int64)
 
     def _load_clip(self, i: int) -> dict[str, np.ndarray]:

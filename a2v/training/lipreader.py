@@ -54,9 +54,8 @@ from a2v.features.shard import ShardReader
 from a2v.judges.lipreader import LIPNET, NON_WORDS, LipReader, clip_sentence, mouths_to_tensor
 from a2v.metrics.wer import word_error_rate
 from a2v.models.lipreader import LipNet, LipNetConfig, encode_text
-from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.runner import PhaseRunner, emitter, single_loss_step
+from a2v.training.runner import emitter, judge_runner, single_loss_step
 from a2v.training.settings import check_run_settings, parse_run_section
 
 @dataclass
@@ -226,10 +225,7 @@ def train_lipreader(
     emit = emitter(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_lipreader_config(section)
-    settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
-    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], **settings}
-    run = PhaseRunner(out_dir, LIPNET, "lipreader", 0, tcfg.steps, identity, emit, settings, tcfg.log_every,
-                      tcfg.checkpoint_every, tcfg.progress_interval)
+    run = judge_runner(out_dir, LIPNET, "lipreader", model_cfg, tcfg, train_clips, emit)
     if (done := run.complete()) is not None:
         return done
     torch.manual_seed(tcfg.seed)

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from a2v.training.checkpoint import load_checkpoint, save_checkpoint
+from a2v.training.checkpoint import load_checkpoint, plain, save_checkpoint
 from a2v.training.losslog import LossLog
 
 _log = logging.getLogger(__name__)
@@ -208,6 +208,17 @@ class PhaseRunner:
             self.last.unlink()
         self.emit(f"[{self.phase_name}] done: {step} steps in {self.elapsed + time.perf_counter() - t0:.1f} s -> {self.final}")
         return self.final
+
+
+def judge_runner(out_dir: str | Path, name: str, phase_name: str, model_cfg, settings, train_clips,
+                 emit: Callable[[str], None]) -> PhaseRunner:
+    """The runner of a one-phase, fixed-step run (the lip-reader's, SyncNet's): checkpoints carry
+    ``name``; the run is identified by ``model_cfg`` (``to_dict()``), ``settings`` (a dataclass with
+    ``steps``, ``log_every``, ``checkpoint_every``, ``progress_interval``) and its training clips."""
+    config = {"model": model_cfg.to_dict(), "training": plain(vars(settings))}
+    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], **config}
+    return PhaseRunner(out_dir, name, phase_name, 0, settings.steps, identity, emit, config, settings.log_every,
+                       settings.checkpoint_every, settings.progress_interval)
 
 
 def single_loss_step(loss_fn: Callable[[object], torch.Tensor], optimizer: torch.optim.Optimizer, name: str = "loss"):

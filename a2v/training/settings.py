@@ -8,6 +8,7 @@ each key is declared once (:mod:`a2v.recipes.base`). The lip-reader and SyncNet 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -86,6 +87,11 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda")
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on ``device`` when ``bf16`` (:func:`use_bf16` resolved once per run), else a no-op context."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def use_channels_last(channels_last: bool | None, device: torch.device) -> bool:

@@ -35,9 +35,8 @@ from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
 from a2v.judges.lipreader import mouths_to_tensor
 from a2v.judges.syncnet import SYNCNET, SyncScorer
 from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_loss
-from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler
-from a2v.training.runner import PhaseRunner, emitter, single_loss_step
+from a2v.training.runner import emitter, judge_runner, single_loss_step
 from a2v.training.settings import check_run_settings, parse_run_section
 
 MIN_SHIFT, MAX_SHIFT = 5, 15
@@ -144,10 +143,7 @@ def train_syncnet(
     emit = emitter(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_syncnet_config(section)
-    settings = {"model": model_cfg.to_dict(), "training": plain(vars(tcfg))}
-    identity = {"train_clips": [[str(p), str(c)] for p, c in train_clips], **settings}
-    run = PhaseRunner(out_dir, SYNCNET, "syncnet", 0, tcfg.steps, identity, emit, settings, tcfg.log_every,
-                      tcfg.checkpoint_every, tcfg.progress_interval)
+    run = judge_runner(out_dir, SYNCNET, "syncnet", model_cfg, tcfg, train_clips, emit)
     if (done := run.complete()) is not None:
         return done
     torch.manual_seed(tcfg.seed)

@@ -16,7 +16,7 @@ from torch import nn
 
 from a2v.models.man import ManConfig
 from a2v.recipes.base import check_features, check_reference, to_image_tensor, to_uint8_frames
-from a2v.training.data import FeatureNormalizer
+from a2v.features.normalizer import FeatureNormalizer
 
 FEATURES = ("mfcc", "mel", "f0_bin", "energy_bin")
 """The shard features MAN generation reads."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 import torch
 
 from a2v.models.man import ManConfig
-from a2v.recipes.base import Step, autocast
+from a2v.recipes.base import Step
 from a2v.recipes.man.losses import DiscriminatorLoss, GeneratorLoss
 from a2v.training.phases import Phase
-from a2v.training.settings import use_bf16, use_channels_last
+from a2v.training.settings import autocast, use_bf16, use_channels_last
 
 
 def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
@@ -62,7 +62,6 @@ class ManStep(Step):
         self.man, self.phase = model, phase
         self.motion_source, self.detach_motion = phase.options["motion_source"], phase.options["detach_motion"]
         self.device = torch.device(device)
-        self.precision = precision
         self.bf16 = use_bf16(precision, self.device)
         self.channels_last = use_channels_last(channels_last, self.device)
         self.g_loss = GeneratorLoss(phase.losses, gan_loss, model.effective_flow_scale, perceptual)
@@ -85,7 +84,7 @@ class ManStep(Step):
         G, P, D, man = self.G, self.P, self.D, self.man
         b = to_device(batch, self.device, self.channels_last)
         ref, real = b["reference"], b["target"]
-        with autocast(self.device, self.precision):
+        with autocast(self.device, self.bf16):
             pred = P(b["prev_frames"], b["mel"]) if self.run_pred else None
             if not man.use_motion:
                 motion = None
@@ -98,7 +97,7 @@ class ManStep(Step):
         d_terms, d_real = {}, None
         if self.d_on:
             D.requires_grad_(True)
-            with autocast(self.device, self.precision):
+            with autocast(self.device, self.bf16):
                 d_real = D(real, ref)
                 d_fake = D(fake.detach(), ref)
             d_terms = self.d_loss(d_real, d_fake)
@@ -108,11 +107,11 @@ class ManStep(Step):
         D.requires_grad_(False)
         d_fake_g = None
         if self.need_d_for_g:
-            with autocast(self.device, self.precision):
+            with autocast(self.device, self.bf16):
                 d_fake_g = D(fake, ref)
                 if d_real is None:
                     d_real = D(real, ref)
-        with autocast(self.device, self.precision):  # the perceptual VGG runs in bf16 on CUDA; the terms are float32
+        with autocast(self.device, self.bf16):  # the perceptual VGG runs in bf16 on CUDA; the terms are float32
             g_terms = self.g_loss(fake.float(), real, d_fake_g, d_real, pred, b.get(self.target_key))
         self.opt_g.zero_grad(set_to_none=True)
         g_terms["total"].backward()
