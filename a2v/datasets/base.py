@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from typing import ClassVar
 from pathlib import Path
 
 from a2v.datasets.record import ClipRecord
@@ -88,6 +89,12 @@ class CorpusAdapter(ABC):
         root: the corpus folder.
         dataset: dataset name recorded in each :class:`ClipRecord`.
     """
+
+    vocabulary: ClassVar[str | None] = None
+    """The closed vocabulary the corpus's sentences are drawn from (``"grid"``: GRID's sentence
+    grammar, also Lombard GRID's), or ``None`` (open vocabulary, or no transcripts). A lip-reader
+    is a judge only on a corpus of the vocabulary it was trained and decodes with
+    (:func:`a2v.judges.lipreader_reason`)."""
 
     def __init__(self, root: str | Path, dataset: str):
         self.root = Path(root)

@@ -1,7 +1,7 @@
 """Where a dataset's files come from: a local folder, a local archive, or a URL.
 
 One config key (``datasets.<name>.source``) names any of the three, or a list of them. A source
-may contain ``{speaker}`` (e.g. ``https://zenodo.org/records/3625687/files/{speaker}.tar``): it
+may contain ``{speaker}`` (e.g. ``https://zenodo.org/records/3625687/files/{speaker}.zip``): it
 stands for one source per speaker of the dataset (``speakers`` + ``unseen_speakers``).
 
 Fetching (:func:`fetch`, the ``download`` stage) is split from indexing (the ``ingest`` stage):

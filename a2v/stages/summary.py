@@ -4,13 +4,19 @@ Reads the per-clip outcome tables that the extract, align and features stages wr
 speaker (``interim/<dataset>/<speaker>/{extract,align}.tsv``, ``features/<dataset>/<speaker>.tsv``)
 and writes one table, a row per (stage, speaker) plus a row per stage for all speakers:
 
-``stage, speaker, clips_in, clips_ok, clips_skipped, frames_in, frames_kept, skipped_<Kind>...``
+``stage, speaker, clips_in, clips_ok, clips_skipped, frames_in, frames_kept[, clips_word_alignment_rejected], skipped_<Kind>...``
 
 ``frames_in`` / ``frames_kept`` are the video frames (at the pipeline's fps) of the clips that
 entered / left the stage; for align, ``frames_kept`` counts only the frames of the longest run
 within the head-pose limits (CRAN §4.2). ``skipped_<Kind>`` counts the skipped clips by error
 class (``MediaError``: unreadable, truncated, silent, no audio, low sample rate; ``NoFaceError``;
 ``MultipleFacesError``; ``PoseRejectedError``; ...).
+
+``clips_word_alignment_rejected`` (present when the dataset's ``index.tsv`` is given, as the
+workflow does) counts, among the clips that entered the stage, those whose word alignment file
+exists but was not used by ingest: its words disagree with the clip's code, or it is unreadable
+(GRID, :func:`a2v.datasets.grid.alignment_rejected`; such a clip keeps the words of its code,
+without timings).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from a2v.datasets.grid import alignment_rejected
+from a2v.datasets.record import read_index
 from a2v.stages.common import get_logger, write_table
 
 STAGES = ("extract", "align", "features")
@@ -46,10 +54,12 @@ def stage_row(stage: str, speaker: str, df: pd.DataFrame, frames_in: int) -> dic
 
 
 def layout_tables(results_dir: str | Path, dataset: str, speakers: list[str]) -> dict[str, dict[str, Path]]:
-    """The outcome tables of ``speakers`` in the workflow's layout below ``results_dir``."""
+    """The outcome tables of ``speakers`` in the workflow's layout below ``results_dir``, and the
+    dataset's ``index.tsv`` (key ``index``)."""
     res = Path(results_dir)
     return {
         spk: {
+            "index": res / dataset / "index.tsv",
             "extract": res / "interim" / dataset / spk / "extract.tsv",
             "align": res / "interim" / dataset / spk / "align.tsv",
             "features": res / "features" / dataset / f"{spk}.tsv",
@@ -62,19 +72,32 @@ def run(tables: dict[str, dict[str, str | Path]], out_tsv: str | Path, log_file=
     """Write the summary.
 
     Args:
-        tables: ``{speaker: {stage: per-clip outcome TSV}}`` for the stages of :data:`STAGES`.
+        tables: ``{speaker: {stage: per-clip outcome TSV}}`` for the stages of :data:`STAGES`,
+            optionally with ``"index": the dataset's index.tsv`` (then the table has the column
+            ``clips_word_alignment_rejected``).
         out_tsv: the summary TSV (written atomically).
 
     Raises:
-        FileNotFoundError: a table is missing.
+        FileNotFoundError: a table (or the given index) is missing.
     """
     log = get_logger("summary", log_file)
     rows = []
+    indexes: dict[Path, list] = {}
     for speaker, paths in tables.items():
+        rejected = None  # clip ids whose word alignment ingest did not use
+        if paths.get("index") is not None:
+            index = Path(paths["index"])
+            if index not in indexes:
+                indexes[index] = read_index(index)
+            rejected = {r.clip_id for r in indexes[index] if r.speaker == speaker and alignment_rejected(r)}
         frames_in = None  # the frames of the clips the previous stage passed on
         for stage in STAGES:
             df = pd.read_csv(paths[stage], sep="\t", dtype=str, keep_default_na=False)
             row = stage_row(stage, speaker, df, frames_in or 0)
+            if rejected is not None:
+                row = {**{k: v for k, v in row.items() if not k.startswith("skipped_")},
+                       "clips_word_alignment_rejected": int(df["clip_id"].isin(rejected).sum()) if len(df) else 0,
+                       **{k: v for k, v in row.items() if k.startswith("skipped_")}}
             if frames_in is None:  # extract cannot count the frames of clips it cannot read
                 row["frames_in"] = row["frames_kept"]
             rows.append(row)
