@@ -86,7 +86,7 @@ def cmd_select(args) -> None:
     config = _config(args)
     # an experiment's split, or the dataset's (top-level select settings; the lip-reader's)
     exp = experiment(config, args.experiment) if args.experiment else {"select": config["select"]}
-    select.run(config, exp, args.shards, args.out, args.log)
+    select.run(config, exp, args.shards, args.out, args.log, unseen_shards=args.unseen_shards)
 
 
 def cmd_train_judge(args) -> None:
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--experiment", help="the experiment's split; without it, the dataset's (top-level select settings)")
     p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--unseen-shards", nargs="*", default=[], help="the unseen speakers' shards: split test_unseen")
     p.add_argument("--out", required=True, help="split.tsv")
     p.set_defaults(func=cmd_select)
 

@@ -71,12 +71,14 @@ def tiny_run(repo, tmp_path_factory, grid_sample):
     for c in clips:
         shutil.copy(grid_sample / "s1" / f"{c}.mpg", corpus / "s1")
         shutil.copy(grid_sample / "alignments" / "s1" / f"{c}.align", corpus / "alignments" / "s1")
+    for sub in ("s2", "alignments/s2"):  # an unseen speaker: the second test set
+        shutil.copytree(grid_sample / sub, corpus / sub)
     out = tmp_path_factory.mktemp("run")
     cfg = out / "tiny.yaml"
     cfg.write_text(f"""
 results_dir: '{out / "results"}'
 resources_dir: '{out / "resources"}'
-datasets: {{grid: {{source: '{corpus}', speakers: [s1]}}}}
+datasets: {{grid: {{source: '{corpus}', speakers: [s1], unseen_speakers: [s2]}}}}
 preprocess: {{crop_size: 64, min_frames: 25}}
 select: {{n_test: 1, balance: {{enabled: true, n_min_fraction: 0.75, n_max_fraction: 1.0, k: 10}}}}
 model_defaults:
@@ -117,6 +119,16 @@ def test_end_to_end_outputs(tiny_run):
         row = methods.loc[method]
         assert row["WER"] >= 0 and row["WER_n"] == 1 and np.isfinite(row["LSE_D"]) and np.isfinite(row["LSE_C"]), method
     assert np.isnan(methods.loc["real", "SSIM"]) and np.isfinite(methods.loc["real", "CPBD"])
+    # the unseen speaker's clip is a second test set with rows of its own, judged too
+    for method in ("a2v:man_grid (unseen)", "static baseline (unseen)", "real (unseen)"):
+        assert methods.loc[method, "n_clips"] == 1 and np.isfinite(methods.loc[method, "LSE_D"]), method
+        assert methods.loc[method, "WER_n"] == 1 and np.isfinite(methods.loc[method, "WER_greedy"]), method
+    assert np.isfinite(methods.loc["a2v:man_grid (unseen)", "SSIM"])
+    split = pd.read_csv(res / "man_grid" / "split.tsv", sep="\t")
+    assert split.loc[split.split == "test_unseen", "speaker"].tolist() == ["s2"] and "s2" not in set(split.loc[split.split == "train", "speaker"])
+    # published cells say whether their definition is a2v's
+    published = metrics[metrics["kind"] == "published"].set_index("method")
+    assert "WER" in published.loc["MAN-optical", "not_comparable"].split(";")
     per_clip = pd.read_csv(res / "man_grid" / "metrics" / "per_clip.csv")
     assert {"sentence", "transcript"} <= set(per_clip.columns) and per_clip["sentence"].str.split().str.len().eq(6).all()
     read = per_clip.loc[per_clip["method"].isin(["a2v:man_grid", "static baseline", "real"]), "transcript"]
@@ -131,7 +143,9 @@ def test_end_to_end_outputs(tiny_run):
 
 def test_test_videos_have_audio_and_right_length(tiny_run):
     listing = pd.read_csv(tiny_run["out"] / "man_grid" / "videos" / "videos.tsv", sep="\t")
-    assert len(listing) == 1
+    assert listing["split"].tolist() == ["test", "test_unseen"]
+    # the lossless copy holds exactly the frames the delivered mp4 was encoded from
+    assert read_frames(listing.iloc[0]["frames"]).shape == read_frames(listing.iloc[0]["video"]).shape
     video = listing.iloc[0]["video"]
     info = probe_video(video)
     assert info.fps == 25.0 and info.has_audio
@@ -146,6 +160,66 @@ def test_touching_a_shard_reruns_only_later_stages(repo, tiny_run):
     os.utime(shard, (now, now))
     out = _snakemake(repo, "-n", tiny_run["target"], "--nolock", "--configfile", str(tiny_run["cfg"]))
     assert _jobs(out.stdout + out.stderr) == {"select", "select_dataset", "train_judge", "train", "generate_test", "evaluate", "report"}
+
+
+def test_known_answer_real_clip_as_if_generated(tiny_run, tmp_path):
+    """A real test clip written through the generated-video path (deliver_clip: mp4 + lossless
+    copy) and scored as if a model had made it: SSIM ≥ 0.98, LMD ≤ 0.5 px, and the judges read it
+    exactly as the 'real' row (same frames, one scoring path)."""
+    from a2v.config import experiment, load_config
+    from a2v.features.shard import ShardReader
+    from a2v.stages import evaluate
+    from a2v.stages.generate_test import clip_audio, deliver_clip
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    shard = res / "features" / "grid" / "s1.h5"
+    split = pd.read_csv(res / "man_grid" / "split.tsv", sep="\t", dtype={"clip_id": str})
+    split = split[split.speaker == "s1"]  # the seen speaker's test clip
+    split.to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    rows = []
+    with ShardReader(shard) as reader:
+        for row in split[split.split == "test"].itertuples(index=False):
+            real = reader.read(row.clip_id, "frames")
+            attrs = reader.clip_attrs(row.clip_id)
+            audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(real), 25.0, 16000)
+            mp4, mkv = deliver_clip(tmp_path / "videos" / f"s1_{row.clip_id}.mp4", real, 25.0, audio, 16000)
+            rows.append({"dataset": "grid", "speaker": "s1", "clip_id": row.clip_id, "split": "test", "video": str(mp4),
+                         "frames": str(mkv), "n_frames": len(real), "seconds": len(real) / 25})
+    pd.DataFrame(rows).to_csv(tmp_path / "videos" / "videos.tsv", sep="\t", index=False)
+    metrics = evaluate.run(config, experiment(config, "man_grid"), tmp_path / "split.tsv", [shard], tmp_path / "videos",
+                           tmp_path / "out", lipreader=res / "lipreader" / "grid" / "checkpoint.pt",
+                           syncnet=res / "syncnet" / "grid" / "checkpoint.pt")
+    table = pd.read_csv(metrics).set_index("method")
+    ours, real = table.loc["a2v:man_grid"], table.loc["real"]
+    assert ours["SSIM"] >= 0.98 and ours["LMD"] <= 0.5
+    for col in ("WER", "WER_greedy", "LSE_D", "LSE_C", "CPBD", "blinks_per_s"):
+        assert ours[col] == pytest.approx(real[col], abs=1e-6), col
+    # the delivered mp4 is not what was scored; its cost is measured apart
+    delivery = pd.read_csv(tmp_path / "out" / "metrics" / "delivery.csv")
+    assert len(delivery) == 1 and 0.8 < delivery["SSIM"].iloc[0] < 1.0
+
+
+def test_evaluate_resumes_from_the_clips_already_scored(tiny_run, tmp_path):
+    """A rerun of evaluate reuses each clip scored from the same frames, shard and judges."""
+    from a2v.config import experiment, load_config
+    from a2v.stages import evaluate
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    args = dict(config=config, exp=experiment(config, "man_grid"), split=res / "man_grid" / "split.tsv",
+                shards=[res / "features" / "grid" / "s1.h5", res / "features" / "grid" / "s2.h5"],
+                videos=res / "man_grid" / "videos", out_dir=tmp_path, syncnet=res / "syncnet" / "grid" / "checkpoint.pt")
+    first = pd.read_csv(evaluate.run(**args))
+    cached = sorted((tmp_path / "metrics" / "clips").rglob("*.json"))
+    assert len(cached) == 2  # the seen and the unseen test clip
+    log = tmp_path / "again.log"
+    again = pd.read_csv(evaluate.run(**args, log_file=log))
+    assert "2 clips reused" in log.read_text()
+    pd.testing.assert_frame_equal(first, again)
+    # another judge: rescored
+    evaluate.run(**{**args, "syncnet": None}, log_file=log)
+    assert log.read_text().count("clips reused") == 1
 
 
 def test_generate_cli_any_face_any_audio(repo, tiny_run, tmp_path, grid_sample):
@@ -184,7 +258,9 @@ def test_generate_cli_reports_no_face(tiny_run, tmp_path, grid_sample):
 def test_report_is_self_contained_and_renders(tiny_run, tmp_path):
     """The tiny run's report.html: one file with its videos and figures inline; headless Chromium draws it."""
     page = (tiny_run["out"] / "man_grid" / "report.html").read_text()
-    assert page.count("<video") == 1 and "data:video/mp4;base64," in page
+    assert page.count("<video") == 2 and "data:video/mp4;base64," in page  # a seen and an unseen speaker's clip
+    assert "real (unseen)" in page and "before lossy encoding" in page
+    assert "class='incomparable'" in page and "OpenPose" in page  # greyed published cells, with the reason
     assert page.count("data:image/png;base64,") >= 3  # EAR, losses, rho
     assert "a2v:man_grid" in page and "static baseline" in page and "MAN-optical" in page
     assert "LipNet trained by the pipeline" in page and "SyncNet trained by the pipeline" in page
@@ -216,8 +292,8 @@ def test_generate_test_keeps_videos_of_the_same_checkpoint(tiny_run, tmp_path):
 
     res = tiny_run["out"]
     config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
-    args = dict(config=config, split=res / "man_grid" / "split.tsv", shards=[res / "features" / "grid" / "s1.h5"],
-                out_dir=tmp_path, device="cpu")
+    args = dict(config=config, split=res / "man_grid" / "split.tsv", device="cpu", out_dir=tmp_path,
+                shards=[res / "features" / "grid" / "s1.h5", res / "features" / "grid" / "s2.h5"])
     final = res / "man_grid" / "phase2" / "checkpoint.pt"
     listing = generate_test.run(checkpoint=final, **args)
     video = Path(pd.read_csv(listing, sep="\t").iloc[0]["video"])
@@ -238,6 +314,7 @@ def test_evaluate_scores_the_other_clips_when_one_fails(tiny_run, tmp_path):
     res = tiny_run["out"]
     config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
     split = select.read_split(res / "man_grid" / "split.tsv")
+    split = split[split.speaker == "s1"]
     good = split[split.split == "test"].iloc[0]
     bad = split[split.split != "test"].iloc[0]
     split.loc[split.clip_id == bad.clip_id, "split"] = "test"  # a second test clip, whose video is corrupt
@@ -245,9 +322,9 @@ def test_evaluate_scores_the_other_clips_when_one_fails(tiny_run, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
     listing = pd.read_csv(res / "man_grid" / "videos" / "videos.tsv", sep="\t", dtype={"clip_id": str, "speaker": str})
-    corrupt = videos / f"{bad.speaker}_{bad.clip_id}.mp4"
-    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
-    listing = pd.concat([listing, pd.DataFrame([{**listing.iloc[0].to_dict(), "clip_id": bad.clip_id, "video": str(corrupt)}])])
+    corrupt = videos / f"{bad.speaker}_{bad.clip_id}.mkv"  # the lossless copy evaluate scores
+    corrupt.write_bytes(b"\x1a\x45\xdf\xa3 not a video")
+    listing = pd.concat([listing, pd.DataFrame([{**listing.iloc[0].to_dict(), "clip_id": bad.clip_id, "frames": str(corrupt)}])])
     listing.to_csv(videos / "videos.tsv", sep="\t", index=False)
     metrics = evaluate.run(config, experiment(config, "man_grid"), tmp_path / "split.tsv", [res / "features" / "grid" / "s1.h5"],
                            videos, tmp_path / "out", lipreader=res / "lipreader" / "grid" / "checkpoint.pt",

@@ -84,6 +84,8 @@ class CremaDAdapter(CorpusAdapter):
         dataset: dataset name recorded in each :class:`ClipRecord`.
     """
 
+    vocabulary = "crema_d"  # CREMA-D's 12 sentences
+
     def __init__(self, root: str | Path, dataset: str = "crema_d"):
         super().__init__(root, dataset)
 

@@ -139,6 +139,8 @@ class LombardGridAdapter(CorpusAdapter):
         ConfigError: unknown view.
     """
 
+    vocabulary = "grid"  # Lombard GRID speakers read GRID sentences
+
     def __init__(self, root: str | Path, dataset: str = "lombard_grid", view: str = "front"):
         super().__init__(root, dataset)
         if view not in VIEWS:

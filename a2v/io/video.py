@@ -110,8 +110,9 @@ def write_video(
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
     crf: int = 18,
+    lossless: bool = False,
 ) -> Path:
-    """Encode frames (and optionally audio) to an H.264/AAC mp4, atomically.
+    """Encode frames (and optionally audio) to an H.264/AAC mp4, or losslessly, atomically.
 
     The file is written under a temporary name beside ``path`` and renamed when complete,
     so a killed run never leaves a half-written video under the final name.
@@ -123,6 +124,9 @@ def write_video(
         audio: optional mono float32 waveform in [-1, 1], muxed as AAC.
         sample_rate: rate of ``audio`` in Hz.
         crf: x264 constant rate factor (lower is better quality).
+        lossless: FFV1 (ffmpeg's lossless intra codec) in RGB (``bgr0``) instead of H.264 4:2:0:
+            :func:`read_frames` gives back exactly ``frames``. For a ``.mkv`` path (ignores ``crf``);
+            the copy the evaluate stage scores.
 
     Returns:
         The final path.
@@ -137,7 +141,9 @@ def write_video(
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     t, h, w, _ = frames.shape
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{path.stem}.", dir=path.parent)
+    if lossless and path.suffix.lower() != ".mkv":
+        raise ValueError(f"{path}: a lossless (FFV1) video needs a .mkv path")
+    fd, tmp = tempfile.mkstemp(suffix=path.suffix or ".mp4", prefix=f".{path.stem}.", dir=path.parent)
     os.close(fd)
     wav_tmp = None
     try:
@@ -151,11 +157,14 @@ def write_video(
             write_wav(wav_tmp, audio, sample_rate)
             streams.append(ffmpeg.input(wav_tmp).audio)
         # libx264 needs even sizes; pad by one pixel when odd.
-        out_kwargs = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, r=fps, movflags="+faststart")
+        if lossless:
+            out_kwargs = dict(vcodec="ffv1", pix_fmt="bgr0", r=fps)
+        else:
+            out_kwargs = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, r=fps, movflags="+faststart")
         if audio is not None:
             out_kwargs.update(acodec="aac", audio_bitrate="128k")
         video = streams[0]
-        if w % 2 or h % 2:
+        if not lossless and (w % 2 or h % 2):
             video = video.filter("pad", w + w % 2, h + h % 2)
         proc = (
             ffmpeg.output(video, *streams[1:], tmp, **out_kwargs)

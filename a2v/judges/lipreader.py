@@ -104,14 +104,28 @@ class LipReader:
         Raises:
             ValueError: an unknown ``decoder``.
         """
+        return [self.decode(self.log_probs(mouths), decoder) for mouths in mouth_clips]
+
+    def decode(self, log_probs: torch.Tensor, decoder: str | None = None) -> str:
+        """One sentence from ``(T, 28)`` CTC log-probabilities (:meth:`log_probs`); ``decoder`` as in :meth:`transcribe`.
+
+        Raises:
+            ValueError: an unknown ``decoder``.
+        """
         decoder = decoder or self.cfg.decoder
         if decoder not in DECODERS:
             raise ValueError(f"lip-reader decoder must be one of {DECODERS}, got {decoder!r}")
-        out = []
-        for mouths in mouth_clips:
-            lp = self.log_probs(mouths)
-            out.append(self.grammar.decode(lp.numpy()) if decoder == "grid_grammar" else greedy_decode(lp[:, None])[0])
-        return out
+        return self.grammar.decode(log_probs.numpy()) if decoder == "grid_grammar" else greedy_decode(log_probs[:, None])[0]
+
+    def read_clip(self, aligned: np.ndarray, decoders: Sequence[str] = DECODERS) -> dict[str, str]:
+        """One ``(T, S, S, 3)`` uint8 aligned clip read once and decoded by each of ``decoders``:
+        ``{decoder: sentence}`` (e.g. both the GRID-grammar and the free greedy reading).
+
+        Raises:
+            ValueError: an unknown decoder.
+        """
+        lp = self.log_probs(mouth_crops(aligned, self.cfg.mouth_width, self.cfg.mouth_height))
+        return {d: self.decode(lp, d) for d in decoders}
 
     def read_lips(self, aligned_clips: Sequence[np.ndarray], decoder: str | None = None) -> list[str]:
         """Sentences read from ``(T, S, S, 3)`` uint8 aligned face crops (real or generated); ``decoder`` as in :meth:`transcribe`."""

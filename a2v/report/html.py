@@ -20,7 +20,7 @@ table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right; white-space: nowrap; }
 td.text { white-space: normal; }
 th:first-child, td:first-child, td.text { text-align: left; }
-tr.published td { color: #666; font-style: italic; } tr.real td { background: #f3f7ff; } tr.baseline td { background: #f7f7f7; }
+tr.published td { color: #666; font-style: italic; } td.incomparable { color: #bbb !important; background: #f4f4f4; } tr.real td { background: #f3f7ff; } tr.baseline td { background: #f7f7f7; }
 .note { color: #555; font-size: .9em; } .warn { color: #a33; }
 .clips { display: flex; flex-wrap: wrap; gap: 1em; } .clip { flex: 0 0 auto; }
 .clip p { margin: .2em 0; font-size: .85em; }
@@ -53,6 +53,8 @@ class Report:
     values_title: str = "Values logged beside the losses"
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    incomparable: dict[str, str] = field(default_factory=dict)
+    """Metric → why the papers' published values of it are not comparable with a2v's (greyed cells)."""
 
 
 def _data_uri(mime: str, data: bytes) -> str:
@@ -72,12 +74,18 @@ def _cell(row: pd.Series, col: str) -> str:
     return text
 
 
-def metrics_table(metrics: pd.DataFrame, columns: list[str]) -> str:
+def metrics_table(metrics: pd.DataFrame, columns: list[str], incomparable: dict[str, str] | None = None) -> str:
     """``metrics.csv`` as an HTML table: mean ± std (n) per metric; published rows marked, their
-    sources numbered ``[k]`` in the ``method`` cell and listed under the table."""
+    sources numbered ``[k]`` in the ``method`` cell and listed under the table.
+
+    A published cell whose metric is in the row's ``not_comparable`` is greyed (class
+    ``incomparable``, the reason as its tooltip), and each such metric's reason from
+    ``incomparable`` is printed under the table, one line each.
+    """
+    incomparable = incomparable or {}
     kinds = {"published": "published", "real clips (upper bound)": "real", "baseline": "baseline"}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", "kind"] + columns)
-    body, sources = [], []
+    body, sources, greyed = [], [], []
     for _, row in metrics.iterrows():
         cls = kinds.get(str(row.get("kind")), "")
         method = html.escape(str(row["method"]))
@@ -86,12 +94,23 @@ def metrics_table(metrics: pd.DataFrame, columns: list[str]) -> str:
             if source not in sources:
                 sources.append(source)
             method += f" <sup>[{sources.index(source) + 1}]</sup>"
+        not_comparable = str(row.get("not_comparable") or "").split(";") if cls == "published" and not pd.isna(row.get("not_comparable")) else []
         cells = [f"<td>{method}</td>", f"<td class='text'>{html.escape(str(row.get('kind', '')))}</td>"]
-        cells += [f"<td>{_cell(row, c)}</td>" for c in columns]
+        for c in columns:
+            if c in not_comparable:
+                greyed += [c] if c not in greyed else []
+                why = incomparable.get(c, "its definition differs from a2v's")
+                cells.append(f"<td class='incomparable' title='{html.escape(why, quote=True)}'>{_cell(row, c)}</td>")
+            else:
+                cells.append(f"<td>{_cell(row, c)}</td>")
         body.append(f"<tr class='{cls}'>{''.join(cells)}</tr>")
     refs = "".join(f"<li>{html.escape(s)}</li>" for s in sources)
+    why = "".join(f"<li><b>{html.escape(c)}</b>: {html.escape(incomparable.get(c, 'its definition differs from a2v’s'))}</li>"
+                  for c in columns if c in greyed)
     return (f"<div class='wide'><table><tr>{head}</tr>{''.join(body)}</table></div>"
-            + (f"<ol class='note sources'>{refs}</ol>" if refs else ""))
+            + (f"<ol class='note sources'>{refs}</ol>" if refs else "")
+            + (f"<p class='note'>Greyed published cells are not comparable with a2v's column:</p><ul class='note incomparable'>{why}</ul>"
+               if why else ""))
 
 
 def render(report: Report) -> str:
@@ -102,7 +121,7 @@ def render(report: Report) -> str:
     parts.append("<table>" + "".join(f"<tr><td>{esc(k)}</td><td class='text'>{esc(v)}</td></tr>" for k, v in report.facts) + "</table>")
     parts += [f"<p class='warn'>{esc(w)}</p>" for w in report.warnings]
     parts.append("<h2>Metrics over the test clips</h2>")
-    parts.append(metrics_table(report.metrics, report.metric_columns))
+    parts.append(metrics_table(report.metrics, report.metric_columns, report.incomparable))
     parts += [f"<p class='note'>{esc(n)}</p>" for n in report.notes]
     if report.videos:
         parts.append("<h2>Test clips: real | generated | static baseline</h2><div class='clips'>")

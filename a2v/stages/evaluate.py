@@ -1,35 +1,52 @@
 """Stage 8, evaluate: per-clip metrics of generated videos and of the static baseline, and
 ``metrics.csv`` with the papers' published rows beside them.
 
-For each test clip the real frames are the aligned crops in the shard; the generated frames are
-decoded back from the mp4 (so codec loss counts); the static baseline repeats the reference frame
-(the clip's first crop) for the whole clip. Landmarks for LMD and EAR are measured the same way on
-real, generated and baseline frames: dlib's 68-point predictor in the aligned crops' template
-face box (:func:`a2v.face.align.template_box`), on frames upscaled to 256×256 (LMD is defined at 256×256, MAN supp. §2.2).
+**One scoring path.** Every row's frames reach the metrics before lossy encoding: the generated
+clip's lossless copy (the ``.mkv`` of :func:`a2v.stages.generate_test.deliver_clip`), the static
+baseline (the clip's first aligned crop repeated) and the real clip (the shard's aligned crops).
+**a2v:** scoring the delivered H.264 mp4 instead would charge the model alone for 4:2:0 chroma
+(about 0.04 SSIM on a real 64×64 crop); what the mp4 costs is measured apart, per generated
+clip, in ``metrics/delivery.csv`` (SSIM / PSNR of the mp4's frames against the lossless ones).
+
+Landmarks for LMD and EAR are measured the same way on real, generated and baseline frames:
+dlib's 68-point predictor in the aligned crops' template face box
+(:func:`a2v.face.align.template_box`), on frames upscaled to 256×256 (LMD is defined at 256×256,
+MAN supp. §2.2).
 
 Metrics (definitions in :mod:`a2v.metrics`): SSIM, PSNR, CPBD, LMD, blinks/s, ACD-C, ACD-E;
 with the dataset's judges (stage ``train_judge``): WER in % by the pipeline's LipNet
-(:mod:`a2v.judges.lipreader`; decoded as its config says, GRID-grammar Viterbi by default,
-against the clip's words) and LSE-D / LSE-C /
-AV offset by its SyncNet (:mod:`a2v.metrics.sync`). Without a judge its columns are ``NA`` with
-the reason logged. A test clip that a judge was trained on is left out of that judge's columns
-(logged), so a judge's number is always on unseen clips.
+(:mod:`a2v.judges.lipreader`) decoded two ways, ``WER`` through GRID's sentence grammar and
+``WER_greedy`` by free CTC best path (the grammar alone takes a blind reader to about 80 %, not
+100 %), and LSE-D / LSE-C / AV offset by its SyncNet (:mod:`a2v.metrics.sync`). Without a judge
+its columns are ``NA`` with the reason logged; a lip-reader is used only on a corpus of its
+vocabulary (:func:`a2v.datasets.registry.lipreader_reason`). A test clip that a judge was trained
+on is left out of that judge's columns (logged), so a judge's number is always on unseen clips.
 
 The ``real`` rows score the real test clips themselves where a metric allows (CPBD, blinks/s,
-WER: the lip-reader's own error, LSE-C/D): the upper bound that makes the others readable.
+WER: the lip-reader's own error, LSE-C/D): the bound that makes the others readable. Clips of
+the split ``test_unseen`` (the dataset's ``unseen_speakers``) are scored into rows of their own,
+``<method> (unseen)``: there the real row shows the judges' error on speakers they never saw.
 
 ``metrics.csv``: one row per method with the mean over test clips of each metric, then
 ``<metric>_std`` (sample standard deviation) and ``<metric>_n`` (clips with a value), and the
-papers' published rows (``kind: published``, source named). A test clip that cannot be scored (an
-unreadable video, no video listed, any error of its own) is named in the log and in
-``metrics/skipped.tsv`` with the cause, and the other clips are scored; only when no clip can be
-scored does the stage fail. ``metrics/per_clip.csv``: every value;
-``metrics/ear.csv``: the per-frame EAR of every method and clip (for the report's blink plots).
+papers' published rows (``kind: published``, source named; ``not_comparable`` lists the metrics
+whose published definition differs from a2v's, per ``reference_metrics.yaml``'s ``comparable:``).
+
+Tails. A test clip that cannot be scored (an unreadable video, no video listed, any error of its
+own) is named in the log and in ``metrics/skipped.tsv`` with the cause, and the other clips are
+scored; only when no clip can be scored does the stage fail. Each scored clip is written at once
+to ``metrics/clips/<split>/<speaker>_<clip_id>.json`` with the identity of what it was scored
+from (SHA-256 of the frames file and of each judge, the shard's size and time, the evaluate
+settings): a rerun after a kill reuses those whose identity matches and scores the rest.
+``metrics/per_clip.csv``: every value; ``metrics/ear.csv``: the per-frame EAR of every method and
+clip (for the report's blink plots).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -37,6 +54,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from a2v.datasets.registry import lipreader_reason
 from a2v.face.ear import eye_aspect_ratio
 from a2v.face.align import template_box
 from a2v.face.landmarks import landmarks_in_box
@@ -49,11 +67,16 @@ from a2v.metrics.image_quality import psnr, ssim
 from a2v.metrics.lmd import lmd
 from a2v.metrics.wer import word_error_rate
 from a2v.stages.common import get_logger, progress, write_table
-from a2v.stages.select import read_split
+from a2v.stages.generate_test import file_sha256
+from a2v.stages.select import TEST_SPLITS, read_split
 from a2v.judges import LipReader, SyncScorer, clip_sentence
 
-METRIC_COLUMNS = ["SSIM", "PSNR", "CPBD", "LMD", "blinks_per_s", "WER", "LSE_D", "LSE_C", "AV_offset", "ACD_C", "ACD_E"]
+METRIC_COLUMNS = ["SSIM", "PSNR", "CPBD", "LMD", "blinks_per_s", "WER", "WER_greedy", "LSE_D", "LSE_C", "AV_offset", "ACD_C", "ACD_E"]
 LANDMARK_SIZE = 256
+EVALUATE_VERSION = 2
+"""Bumped when a metric's computation changes: per-clip results of another version are rescored."""
+UNSEEN = " (unseen)"
+"""Suffix of the rows scored on the ``test_unseen`` split."""
 
 
 def measure_landmarks(frames: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -96,13 +119,38 @@ def clip_metrics(real: np.ndarray, fake: np.ndarray, real_lm: np.ndarray, fake_l
     }
 
 
-def published_rows(path: str | Path, dataset: str) -> list[dict]:
-    """The papers' rows for a dataset from ``reference_metrics.yaml``."""
+def comparability(path: str | Path) -> dict[str, dict]:
+    """``reference_metrics.yaml``'s ``comparable:`` section: per metric ``{"comparable": bool,
+    "reason": str}`` — whether the papers' definition of the metric matches a2v's, and why.
+
+    Raises:
+        ValueError: an entry without a boolean ``comparable`` or a ``reason``.
+    """
     data = yaml.safe_load(Path(path).read_text()) or {}
+    out = {}
+    for metric, entry in (data.get("comparable") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("comparable"), bool) or not entry.get("reason"):
+            raise ValueError(f"{path}: comparable.{metric} needs a boolean 'comparable' and a 'reason'")
+        out[metric] = entry
+    return out
+
+
+def published_rows(path: str | Path, dataset: str) -> list[dict]:
+    """The papers' rows for a dataset from ``reference_metrics.yaml``.
+
+    Each row's ``not_comparable`` lists (``;``-separated) the metrics it reports whose definition
+    differs from a2v's: the file's ``comparable:`` section, overridden per row by the row's own
+    ``comparable: {<metric>: bool}``. A metric the section does not cover counts as not comparable.
+    """
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    table = comparability(path)
     rows = []
     for entry in data.get(dataset, []):
         row = {"method": entry["method"], "kind": "published", "n_clips": math.nan, "source": entry.get("source", "")}
         row.update({c: entry.get(c, math.nan) for c in METRIC_COLUMNS})
+        own = entry.get("comparable") or {}
+        reported = [c for c in METRIC_COLUMNS if c in entry]
+        row["not_comparable"] = ";".join(c for c in reported if not own.get(c, table.get(c, {}).get("comparable", False)))
         rows.append(row)
     return rows
 
@@ -121,7 +169,9 @@ def summarise(per_clip: pd.DataFrame) -> list[dict]:
     kinds = {"static baseline": "baseline", "real": "real clips (upper bound)"}
     rows = []
     for method, group in per_clip.groupby("method", sort=False):
-        row = {"method": method, "kind": kinds.get(method, "a2v"), "n_clips": len(group), "source": "computed"}
+        base = method.removesuffix(UNSEEN)
+        row = {"method": method, "kind": kinds.get(base, "a2v"), "n_clips": len(group), "source": "computed",
+               "not_comparable": ""}
         for c in METRIC_COLUMNS:
             vals = pd.to_numeric(group[c], errors="coerce").dropna() if c in group else pd.Series(dtype=float)
             row[c] = float(vals.mean()) if len(vals) else math.nan
@@ -131,107 +181,185 @@ def summarise(per_clip: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, default=float))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _method(name: str, split: str) -> str:
+    return name + (UNSEEN if split == "test_unseen" else "")
+
+
 def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], videos: str | Path, out_dir: str | Path,
         log_file=None, lipreader: str | Path | None = None, syncnet: str | Path | None = None) -> Path:
-    """Write ``<out_dir>/metrics/per_clip.csv`` and ``<out_dir>/metrics.csv``. Returns the latter.
+    """Write ``<out_dir>/metrics/per_clip.csv``, ``metrics/ear.csv``, ``metrics/delivery.csv``,
+    ``metrics/skipped.tsv`` and ``<out_dir>/metrics.csv``. Returns the latter.
 
     Args:
+        config: the merged config (its ``datasets`` section says the corpus's vocabulary).
+        exp: the experiment (:func:`a2v.config.experiment`).
+        split: the experiment's ``split.tsv``; clips of splits ``test`` and ``test_unseen`` are scored.
+        shards: the feature shards of the experiment's speakers and unseen speakers.
+        videos: the generate stage's folder (its ``videos.tsv`` lists ``video`` and ``frames``).
         lipreader, syncnet: the judges' checkpoints (``None``: their columns are ``NA``).
+
+    Raises:
+        ValueError: no test clip could be scored.
     """
     log = get_logger("evaluate", log_file)
     ev = exp["evaluate"]
     out_dir, videos = Path(out_dir), Path(videos)
     listing = pd.read_csv(videos / "videos.tsv", sep="\t", dtype={"clip_id": str, "speaker": str})
-    tests = read_split(split).query("split == 'test'")
+    table = read_split(split)
+    tests = table[table["split"].isin(TEST_SPLITS)]
+    not_read = lipreader_reason(exp["dataset"], config["datasets"][exp["dataset"]])
+    if not_read and lipreader:
+        log.warning("WER = NA: %s (the lip-reader %s is not used)", not_read, lipreader)
+        lipreader = None
+    elif not_read:
+        log.info("WER = NA: %s", not_read)
+    elif lipreader is None:
+        log.info("WER = NA: no lip-reader given (rule train_judge trains one; or set lipreader.weights)")
+    if syncnet is None:
+        log.info("LSE_D, LSE_C, AV_offset = NA: no SyncNet given (rule train_judge trains one; or set syncnet.weights)")
     readers = open_shards(shards)
     reader_lips = LipReader.load(lipreader) if lipreader else None
     scorer = SyncScorer.load(syncnet) if syncnet else None
     seen = {"WER": _trained_on(lipreader) if lipreader else set(), "LSE": _trained_on(syncnet) if syncnet else set()}
-    if reader_lips is None:
-        log.info("WER = NA: no lip-reader given (rule train_judge trains one; or set lipreader.weights)")
-    if scorer is None:
-        log.info("LSE_D, LSE_C, AV_offset = NA: no SyncNet given (rule train_judge trains one; or set syncnet.weights)")
-    per_clip, ear_rows, skipped = [], [], []
+    judges_id = {"lipreader": file_sha256(lipreader) if lipreader else None,
+                 "syncnet": file_sha256(syncnet) if syncnet else None}
+    settings = {k: ev[k] for k in ("blink_ear_threshold", "blink_min_frames")}
+    per_clip, ear_rows, delivery, skipped = [], [], [], []
+    reused = 0
     for row in progress(list(tests.itertuples(index=False)), "evaluate"):
-        clip_rows, clip_ears = [], []
+        cache = out_dir / "metrics" / "clips" / row.split / f"{row.speaker}_{row.clip_id}.json"
         try:
-            reader = readers[(row.dataset, row.speaker)]
-            fps = float(reader.attrs["fps"])
+            reader = readers.get((row.dataset, row.speaker))
+            if reader is None:
+                raise LookupError(f"no feature shard of speaker {row.speaker} given")
             hit = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
             if hit.empty:
                 raise LookupError(f"no generated video listed in {videos / 'videos.tsv'}")
-            real = reader.read(row.clip_id, "frames")
-            mfcc = reader.read(row.clip_id, "mfcc")
-            fake = read_frames(hit.iloc[0]["video"], fps=fps)[: len(real)]
-            if len(fake) < len(real):
-                log.warning("%s/%s: generated video has %d frames, real %d; comparing the first %d",
-                            row.speaker, row.clip_id, len(fake), len(real), len(fake))
-                real, mfcc = real[: len(fake)], mfcc[: len(fake)]
-            box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
-            face_box = tuple(float(v) / real.shape[1] for v in box)
-            real_lm = measure_landmarks(real, box)
-            real_emb = identity_embeddings(real, face_box)
-            t = len(real)
-            static = np.repeat(real[:1], t, axis=0)
-            candidates = {  # method: (frames, landmarks, identity embeddings)
-                "a2v:" + exp["name"]: (fake, measure_landmarks(fake, box), identity_embeddings(fake, face_box)),
-                # the baseline's frames are all the reference frame: measure it once
-                "static baseline": (static, np.repeat(real_lm[:1], t, axis=0), np.repeat(real_emb[:1], t, axis=0)),
-            }
-            key = (row.speaker, row.clip_id)
-            sentence = clip_sentence(reader.clip_attrs(row.clip_id)["words"])
-            use_wer = reader_lips is not None and key not in seen["WER"]
-            use_lse = scorer is not None and key not in seen["LSE"]
-            for judge, present, used in (("lip-reader", reader_lips is not None, use_wer), ("SyncNet", scorer is not None, use_lse)):
-                if present and not used:
-                    log.warning("%s/%s: the %s was trained on this clip; left out of its metrics", row.speaker, row.clip_id, judge)
-
-            def judged(frames: np.ndarray) -> dict:
-                out = {"WER": math.nan, "LSE_D": math.nan, "LSE_C": math.nan, "AV_offset": math.nan, "transcript": ""}
-                if use_wer:
-                    out["transcript"] = reader_lips.read_lips([frames])[0]
-                    out["WER"] = 100.0 * word_error_rate([sentence], [out["transcript"]])
-                if use_lse:
-                    s = scorer.score(frames, mfcc)
-                    out.update(LSE_D=s["lse_d"], LSE_C=s["lse_c"], AV_offset=s["offset"])
-                return out
-
-            base = {"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "sentence": sentence}
-            for method, (frames, lm, emb) in candidates.items():
-                m = clip_metrics(real, frames, real_lm, lm, real_emb, emb, fps, ev)
-                clip_rows.append({"method": method, **base, **m, **judged(frames)})
-                clip_ears += [{"method": method, "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
-                              for i, e in enumerate(eye_aspect_ratio(lm).mean(axis=1))]
-            real_ear = eye_aspect_ratio(real_lm).mean(axis=1)
-            clip_ears += [{"method": "real", "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
-                          for i, e in enumerate(real_ear)]
-            clip_rows.append({"method": "real", **base,
-                              **{c: math.nan for c in METRIC_COLUMNS},
-                              "CPBD": cpbd_video(real),
-                              "blinks_per_s": blinks_per_second(real_ear, fps, ev["blink_ear_threshold"], ev["blink_min_frames"]),
-                              **judged(real)})
+            if "frames" not in hit.columns or pd.isna(hit.iloc[0]["frames"]):
+                raise LookupError(f"{videos / 'videos.tsv'} lists no lossless frames file (made by an older a2v: rerun generate_test)")
+            frames_file = Path(hit.iloc[0]["frames"])
+            if not frames_file.is_file():
+                raise FileNotFoundError(f"{frames_file}: the generated clip's lossless frames are missing")
+            shard_stat = Path(reader.path).stat()
+            key = {"version": EVALUATE_VERSION, "experiment": exp["name"], "frames_sha256": file_sha256(frames_file),
+                   "video": str(hit.iloc[0]["video"]), "shard": [shard_stat.st_size, shard_stat.st_mtime_ns],
+                   **judges_id, **settings}
+            done = _read_json(cache)
+            if done is not None and done.get("key") == key:
+                reused += 1
+            else:
+                done = {"key": key, **_score_clip(row, reader, frames_file, Path(hit.iloc[0]["video"]), exp["name"], ev,
+                                                  reader_lips if (row.speaker, row.clip_id) not in seen["WER"] else None,
+                                                  scorer if (row.speaker, row.clip_id) not in seen["LSE"] else None, log)}
+                for judge, present, key_ in (("lip-reader", reader_lips, "WER"), ("SyncNet", scorer, "LSE")):
+                    if present is not None and (row.speaker, row.clip_id) in seen[key_]:
+                        log.warning("%s/%s: the %s was trained on this clip; left out of its metrics", row.speaker, row.clip_id, judge)
+                _write_json(cache, done)
         except Exception as exc:  # one bad clip loses nothing: it is named and left out, the others are scored
             cause = f"{type(exc).__name__}: {exc}"
             log.error("%s/%s: not scored (%s); left out of metrics.csv", row.speaker, row.clip_id, cause)
-            skipped.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "cause": cause})
+            skipped.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split, "cause": cause})
             continue
-        per_clip += clip_rows
-        ear_rows += clip_ears
+        per_clip += done["rows"]
+        ear_rows += done["ears"]
+        delivery.append(done["delivery"])
+    if reused:
+        log.info("%d clips reused from an earlier run (metrics/clips/*: same frames, shard, judges and settings)", reused)
 
     for reader in readers.values():
         reader.close()
-    write_table(pd.DataFrame(skipped, columns=["dataset", "speaker", "clip_id", "cause"]), out_dir / "metrics" / "skipped.tsv")
+    write_table(pd.DataFrame(skipped, columns=["dataset", "speaker", "clip_id", "split", "cause"]), out_dir / "metrics" / "skipped.tsv")
     if not per_clip:
         raise ValueError(f"{videos}: no test clip could be scored ({len(skipped)} left out; see {out_dir / 'metrics' / 'skipped.tsv'})")
     df = pd.DataFrame(per_clip)
     write_table(df, out_dir / "metrics" / "per_clip.csv", sep=",")
     write_table(pd.DataFrame(ear_rows), out_dir / "metrics" / "ear.csv", sep=",")
+    deliv = pd.DataFrame(delivery)
+    write_table(deliv, out_dir / "metrics" / "delivery.csv", sep=",")
+    log.info("delivered mp4 (H.264 yuv420p) against the scored lossless frames: SSIM %.4f, PSNR %.2f dB (mean of %d clips)",
+             deliv["SSIM"].mean(), deliv["PSNR"].mean(), len(deliv))
     summary = summarise(df) + published_rows(ev["reference_metrics"], exp["dataset"])
     stats = [f"{c}{suffix}" for c in METRIC_COLUMNS for suffix in ("_std", "_n")]
-    table = pd.DataFrame(summary, columns=["method", "kind"] + METRIC_COLUMNS + ["n_clips", "source"] + stats)
-    table["n_clips"] = table["n_clips"].astype("Int64")
+    out = pd.DataFrame(summary, columns=["method", "kind"] + METRIC_COLUMNS + ["n_clips", "source", "not_comparable"] + stats)
+    out["n_clips"] = out["n_clips"].astype("Int64")
     for c in METRIC_COLUMNS:
-        table[f"{c}_n"] = table[f"{c}_n"].astype("Int64")
-    path = write_table(table, out_dir / "metrics.csv", sep=",")
-    log.info("metrics.csv:\n%s", table[["method", "kind"] + METRIC_COLUMNS + ["n_clips"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        out[f"{c}_n"] = out[f"{c}_n"].astype("Int64")
+    path = write_table(out, out_dir / "metrics.csv", sep=",")
+    log.info("metrics.csv:\n%s", out[["method", "kind"] + METRIC_COLUMNS + ["n_clips"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return path
+
+
+def _score_clip(row, reader, frames_file: Path, video: Path, exp_name: str, ev: dict, reader_lips, scorer, log) -> dict:
+    """Every row of one test clip: ``{"rows": [...], "ears": [...], "delivery": {...}}``.
+
+    ``reader_lips`` / ``scorer``: the judges to use on this clip (``None``: not used on it).
+    """
+    fps = float(reader.attrs["fps"])
+    real = reader.read(row.clip_id, "frames")
+    mfcc = reader.read(row.clip_id, "mfcc")
+    fake = read_frames(frames_file, fps=fps)[:, : real.shape[1], : real.shape[2]]
+    mp4 = read_frames(video, fps=fps)[:, : real.shape[1], : real.shape[2]]
+    t = min(len(fake), len(mp4))
+    delivered = {"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split,
+                 "SSIM": ssim(fake[:t], mp4[:t]), "PSNR": psnr(fake[:t], mp4[:t])}
+    fake = fake[: len(real)]
+    if len(fake) < len(real):
+        log.warning("%s/%s: generated video has %d frames, real %d; comparing the first %d",
+                    row.speaker, row.clip_id, len(fake), len(real), len(fake))
+        real, mfcc = real[: len(fake)], mfcc[: len(fake)]
+    box = np.asarray(template_box(real.shape[1]))  # where the aligned face sits in every crop
+    face_box = tuple(float(v) / real.shape[1] for v in box)
+    real_lm = measure_landmarks(real, box)
+    real_emb = identity_embeddings(real, face_box)
+    n = len(real)
+    static = np.repeat(real[:1], n, axis=0)
+    candidates = {  # method: (frames, landmarks, identity embeddings)
+        "a2v:" + exp_name: (fake, measure_landmarks(fake, box), identity_embeddings(fake, face_box)),
+        # the baseline's frames are all the reference frame: measure it once
+        "static baseline": (static, np.repeat(real_lm[:1], n, axis=0), np.repeat(real_emb[:1], n, axis=0)),
+    }
+    sentence = clip_sentence(reader.clip_attrs(row.clip_id)["words"])
+
+    def judged(frames: np.ndarray) -> dict:
+        out = {"WER": math.nan, "WER_greedy": math.nan, "LSE_D": math.nan, "LSE_C": math.nan, "AV_offset": math.nan,
+               "transcript": "", "transcript_greedy": ""}
+        if reader_lips is not None and sentence:
+            read = reader_lips.read_clip(frames, ("grid_grammar", "greedy"))
+            out["transcript"], out["transcript_greedy"] = read["grid_grammar"], read["greedy"]
+            out["WER"] = 100.0 * word_error_rate([sentence], [out["transcript"]])
+            out["WER_greedy"] = 100.0 * word_error_rate([sentence], [out["transcript_greedy"]])
+        if scorer is not None:
+            s = scorer.score(frames, mfcc)
+            out.update(LSE_D=s["lse_d"], LSE_C=s["lse_c"], AV_offset=s["offset"])
+        return out
+
+    base = {"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split, "sentence": sentence}
+    rows, ears = [], []
+    for method, (frames, lm, emb) in candidates.items():
+        m = clip_metrics(real, frames, real_lm, lm, real_emb, emb, fps, ev)
+        rows.append({"method": _method(method, row.split), **base, **m, **judged(frames)})
+        ears += [{"method": _method(method, row.split), "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
+                 for i, e in enumerate(eye_aspect_ratio(lm).mean(axis=1))]
+    real_ear = eye_aspect_ratio(real_lm).mean(axis=1)
+    ears += [{"method": _method("real", row.split), "speaker": row.speaker, "clip_id": row.clip_id, "frame": i, "ear": float(e)}
+             for i, e in enumerate(real_ear)]
+    rows.append({"method": _method("real", row.split), **base,
+                 **{c: math.nan for c in METRIC_COLUMNS},
+                 "CPBD": cpbd_video(real),
+                 "blinks_per_s": blinks_per_second(real_ear, fps, ev["blink_ear_threshold"], ev["blink_min_frames"]),
+                 **judged(real)})
+    return {"rows": rows, "ears": ears, "delivery": delivered}

@@ -1,13 +1,21 @@
-"""Stage 7, generate: for every test clip, its first aligned frame + its audio → an mp4, by the
-checkpoint's own recipe (any model; the shard features it reads are the recipe's).
+"""Stage 7, generate: for every test clip (splits ``test`` and ``test_unseen``), its first aligned
+frame + its audio → a video, by the checkpoint's own recipe (any model; the shard features it
+reads are the recipe's).
+
+Each clip gets two files (:func:`deliver_clip`): ``<out_dir>/<speaker>_<clip_id>.mp4``, the video a
+user watches (25 fps, H.264 yuv420p crf 18, AAC audio from the clip's source cut to the frames the
+align stage kept), and ``<speaker>_<clip_id>.mkv``, the same frames losslessly (FFV1, RGB), which
+the evaluate stage scores. **a2v:** every row of the metrics table is scored before lossy encoding
+(generated frames from the ``.mkv``, the static baseline and the real clip from the shard's
+crops), so that one path serves every row; H.264's 4:2:0 chroma alone costs a real 64×64 crop
+about 0.04 SSIM, as much as the gaps between methods. What the delivered mp4 costs on top is
+measured separately (evaluate's ``metrics/delivery.csv``).
 
 Resumable: beside each video a ``<video>.json`` records the checkpoint it was generated from (its
-SHA-256) and its frame count, written after the video. A rerun (e.g. after one clip failed)
-keeps every video whose record matches the same checkpoint and regenerates the rest; a new
-checkpoint regenerates all.
-
-Videos are written to ``<out_dir>/<speaker>_<clip_id>.mp4`` (25 fps, H.264, AAC audio from the
-clip's source, cut to the frames the align stage kept) and listed in ``<out_dir>/videos.tsv``.
+SHA-256) and its frame count, written after both files. A rerun (e.g. after one clip failed)
+keeps every clip whose record matches the same checkpoint and regenerates the rest; a new
+checkpoint regenerates all. Listed in ``<out_dir>/videos.tsv`` (columns dataset, speaker, clip_id,
+split, video, frames, n_frames, seconds).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from a2v.inference import load_generator
 from a2v.io.audio import load_audio
 from a2v.io.video import write_video
 from a2v.stages.common import get_logger, progress, write_table
-from a2v.stages.select import read_split
+from a2v.stages.select import TEST_SPLITS, read_split
 
 
 def clip_audio(source: str, first_frame: int, n_frames: int, fps: float, sample_rate: int) -> np.ndarray:
@@ -47,10 +55,38 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def lossless_path(video: str | Path) -> Path:
+    """The lossless copy (``.mkv``) beside a delivered ``.mp4``."""
+    return Path(video).with_suffix(".mkv")
+
+
+def deliver_clip(video: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> tuple[Path, Path]:
+    """Write a generated clip the way every clip of the evaluate stage is written: the delivered
+    mp4 (H.264 + AAC, :func:`a2v.io.video.write_video`) and its lossless copy (FFV1 ``.mkv``, the
+    frames the metrics see). Both atomically.
+
+    Args:
+        video: the ``.mp4`` path; the ``.mkv`` goes beside it.
+        frames: ``(T, H, W, 3)`` uint8 RGB.
+        fps: frame rate in frames/s.
+        audio: mono float32 waveform in [-1, 1] at ``sample_rate`` Hz, or ``None``.
+
+    Returns:
+        ``(mp4 path, mkv path)``.
+
+    Raises:
+        ValueError: frames of the wrong shape or dtype. MediaError: ffmpeg failed.
+    """
+    mp4 = write_video(video, frames, fps, audio, sample_rate)
+    mkv = write_video(lossless_path(video), frames, fps, lossless=True)
+    return mp4, mkv
+
+
 def _kept(video: Path, checkpoint_sha: str, n_frames: int) -> bool:
-    """Whether ``video`` is complete and was generated from this checkpoint (its ``.json`` record)."""
+    """Whether ``video`` and its lossless copy are complete and were generated from this checkpoint
+    (its ``.json`` record)."""
     record = video.with_name(video.name + ".json")
-    if not (video.is_file() and record.is_file()):
+    if not (video.is_file() and lossless_path(video).is_file() and record.is_file()):
         return False
     try:
         r = json.loads(record.read_text())
@@ -62,23 +98,27 @@ def _kept(video: Path, checkpoint_sha: str, n_frames: int) -> bool:
 def _record(video: Path, checkpoint: str | Path, checkpoint_sha: str, n_frames: int) -> None:
     record = video.with_name(video.name + ".json")
     tmp = record.with_name(f".{record.name}.tmp")
-    tmp.write_text(json.dumps({"checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_sha, "n_frames": n_frames}))
+    tmp.write_text(json.dumps({"checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_sha, "n_frames": n_frames,
+                               "frames": lossless_path(video).name}))
     os.replace(tmp, record)
 
 
 def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[str | Path], out_dir: str | Path,
         device: str = "auto", log_file=None) -> Path:
-    """Generate every test clip of the split. Returns the listing TSV path."""
+    """Generate every test clip of the split (``test`` and ``test_unseen``). Returns the listing TSV path."""
     log = get_logger("generate", log_file)
     dev = resolve_device(device)
     model = load_generator(checkpoint, dev)
     checkpoint_sha = file_sha256(checkpoint)
     out_dir = Path(out_dir)
-    tests = read_split(split).query("split == 'test'")
+    tests = read_split(split)
+    tests = tests[tests["split"].isin(TEST_SPLITS)]
     readers = open_shards(shards)
     rows = []
     for row in progress(list(tests.itertuples(index=False)), "generate"):
-        reader = readers[(row.dataset, row.speaker)]
+        reader = readers.get((row.dataset, row.speaker))
+        if reader is None:
+            raise LookupError(f"{split}: test clip {row.speaker}/{row.clip_id} has no feature shard among {sorted(map(str, shards))}")
         fps, sr = float(reader.attrs["fps"]), int(reader.attrs["sample_rate"])
         path = out_dir / f"{row.speaker}_{row.clip_id}.mp4"
         n_frames = int(reader.shape(row.clip_id, "frames")[0])
@@ -90,11 +130,12 @@ def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[st
             frames = model.generate(reference, feats, dev)
             attrs = reader.clip_attrs(row.clip_id)
             audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(frames), fps, sr)
-            path = write_video(path, frames, fps, audio, sr)
+            path, _ = deliver_clip(path, frames, fps, audio, sr)
             _record(path, checkpoint, checkpoint_sha, len(frames))
             log.info("%s/%s: %d frames -> %s", row.speaker, row.clip_id, len(frames), path)
-        rows.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "video": str(path),
-                     "n_frames": n_frames, "seconds": round(n_frames / fps, 3)})
+        rows.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split,
+                     "video": str(path), "frames": str(lossless_path(path)), "n_frames": n_frames,
+                     "seconds": round(n_frames / fps, 3)})
     for reader in readers.values():
         reader.close()
     return write_table(pd.DataFrame(rows), out_dir / "videos.tsv")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from a2v.device import resolve_device
 from a2v.stages.common import get_logger
-from a2v.stages.select import read_split
+from a2v.stages.select import TEST_SPLITS, read_split
 from a2v.training.lipreader import train_lipreader
 from a2v.training.data import resolve_clips
 from a2v.training.syncnet import train_syncnet
@@ -32,7 +32,7 @@ def run(config: dict, judge: str, split: str | Path, shards: list[str | Path], o
         raise ValueError(f"unknown judge {judge!r}; known: {sorted(JUDGES)}")
     log = get_logger(judge, log_file)
     table = read_split(split)
-    train = table[table["split"] != "test"]
+    train = table[~table["split"].isin(TEST_SPLITS)]
     if train.empty:
         raise ValueError(f"{split}: no clip outside the test set to train the {judge} on")
     clips = resolve_clips(shards, [(row.speaker, row.clip_id) for row in train.itertuples(index=False)])

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 import a2v
+from a2v.datasets.registry import lipreader_reason
 from a2v.features.shard import open_shards
 from a2v.io.audio import load_audio
 from a2v.io.video import read_frames, write_video
@@ -30,7 +31,7 @@ from a2v.training.checkpoint import load_checkpoint
 from a2v.report.figures import ear_figure, loss_figure, values_figure
 from a2v.report.html import ClipVideo, Report, render
 from a2v.stages.common import get_logger
-from a2v.stages.evaluate import METRIC_COLUMNS
+from a2v.stages.evaluate import METRIC_COLUMNS, UNSEEN, comparability
 
 VIDEO_HEIGHT = 192
 """Side-by-side videos are scaled up (nearest neighbour) to at least this height in pixels."""
@@ -65,6 +66,17 @@ def _judge_fact(path: str | Path | None, kind: str) -> str:
     return f"{kind} trained by the pipeline on {clips} real non-test clips, {state.get('step')} steps{extra} ({path})"
 
 
+def _scoring_fact(delivery_csv: Path) -> str:
+    text = ("every row before lossy encoding: generated frames from their lossless FFV1 copy, the static baseline "
+            "and the real clip from the shard's aligned crops, against the shard's crops")
+    if delivery_csv.is_file():
+        d = pd.read_csv(delivery_csv)
+        if len(d):
+            text += (f"; the delivered mp4 (H.264 yuv420p, crf 18) differs from the scored frames by SSIM "
+                     f"{d['SSIM'].mean():.4f} / PSNR {d['PSNR'].mean():.2f} dB (mean of {len(d)} clips)")
+    return text
+
+
 def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear: str | Path, videos: str | Path,
         shards: list[str | Path], checkpoints: list[str | Path], out_html: str | Path,
         lipreader: str | Path | None = None, syncnet: str | Path | None = None, n_videos: int = 3, log_file=None) -> Path:
@@ -85,15 +97,19 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
     ears = pd.read_csv(ear, dtype={"clip_id": str, "speaker": str})
     listing = pd.read_csv(videos, sep="\t", dtype={"clip_id": str, "speaker": str})
     states = [load_checkpoint(c) for c in checkpoints]
-    config = states[-1]["config"]
-    recipe = make_recipe(config["model_type"], config.get("model"), config.get("training"), config.get("phases") or [])
+    trained = states[-1]["config"]  # the model as it was trained
+    recipe = make_recipe(trained["model_type"], trained.get("model"), trained.get("training"), trained.get("phases") or [])
     facts = [
         ("experiment", f"{exp['name']} ({exp['model_type']} on {exp['dataset']})"),
         *recipe.facts(states),
         ("phases", "; ".join(f"{p.get('name')}: {p.get('steps') or str(p.get('epochs')) + ' epochs'}" for p in exp["phases"])),
-        ("lip-reader (WER)", _judge_fact(lipreader, "LipNet")),
+        ("lip-reader (WER)", lipreader_reason(exp["dataset"], config["datasets"][exp["dataset"]]) or _judge_fact(lipreader, "LipNet")),
         ("SyncNet (LSE-C/D)", _judge_fact(syncnet, "SyncNet")),
-        ("test clips", str(clips.loc[clips.method == "real", "clip_id"].nunique())),
+        ("test clips", f"{int((clips.method == 'real').sum())} of the training speakers"
+                       + (f", {int((clips.method == 'real' + UNSEEN).sum())} of unseen speakers "
+                          f"({', '.join(sorted(clips.loc[clips.method == 'real' + UNSEEN, 'speaker'].unique()))})"
+                          if (clips.method == "real" + UNSEEN).any() else ", no unseen speaker")),
+        ("scoring path", _scoring_fact(Path(per_clip).parent / "delivery.csv")),
         ("written", f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by a2v {a2v.__version__}"),
     ]
     warnings = recipe.warnings(states)
@@ -102,8 +118,14 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         "LipNet; its decoder is in the facts above); LSE-D ↓ / LSE-C ↑ by the pipeline's SyncNet over ±15-frame offsets; AV_offset in frames.",
         "'real' rows score the real test clips themselves: the lip-reader's and SyncNet's own error on real video, "
         "the bound a generator can reach with these judges. Published rows are the papers' numbers on their data.",
+        "WER reads through GRID's sentence grammar (a blind reader already gets about 80 %, not 100 %); WER_greedy "
+        "is the same network's free CTC reading.",
+        "Rows marked (unseen) are scored on speakers that no model or judge trained on: their 'real (unseen)' row "
+        "is the judges' own error on new speakers (judges trained on one speaker read a new one near chance).",
     ]
-    shown = listing.head(n_videos)
+    # a few test clips, and one of an unseen speaker when there is one
+    unseen = listing[listing["split"] == "test_unseen"] if "split" in listing else listing.iloc[:0]
+    shown = pd.concat([listing.drop(unseen.index).head(n_videos - (1 if len(unseen) else 0)), unseen.head(1)])
     readers = open_shards(shards)
     clip_videos, ear_pngs = [], []
     try:
@@ -143,6 +165,7 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         values_title=recipe.values_title,
         notes=notes,
         warnings=warnings,
+        incomparable={m: e["reason"] for m, e in comparability(ev["reference_metrics"]).items() if not e["comparable"]},
     )
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from a2v.config import experiment  # an experiment with its defaults merged: the one definition
+from a2v.datasets.registry import lipreader_reason  # whether a lip-reader judges a corpus
 from a2v.datasets.source import dataset_speakers  # speakers + unseen_speakers of datasets.<name>
 
 RESULTS = config.get("results_dir", "results")
@@ -85,14 +86,34 @@ def exp_shards(wildcards):
     return dataset_shards(exp_dataset(wildcards.exp))
 
 
+def exp_unseen_shards(wildcards):
+    """The shards of the experiment dataset's unseen_speakers: its second test set (test_unseen)."""
+    dataset = exp_dataset(wildcards.exp)
+    return [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in config["datasets"][dataset].get("unseen_speakers") or []]
+
+
+def exp_test_shards(wildcards):
+    """Every shard a test clip can come from: the speakers' and the unseen speakers'."""
+    return exp_shards(wildcards) + exp_unseen_shards(wildcards)
+
+
 def exp_judge(judge):
-    """Input function: the experiment dataset's ``judge`` (lipreader / syncnet) — configured weights, or the pipeline's own."""
+    """Input function: the experiment dataset's ``judge`` (lipreader / syncnet) — configured weights,
+    or the pipeline's own; [] for a lip-reader on a corpus outside its vocabulary (WER is NA)."""
 
     def inner(wildcards):
+        dataset = exp_dataset(wildcards.exp)
+        if judge == "lipreader" and lipreader_reason(dataset, config["datasets"][dataset]):
+            return []
         weights = config.get(judge, {}).get("weights")
-        return weights if weights else f"{RESULTS}/{judge}/{exp_dataset(wildcards.exp)}/checkpoint.pt"
+        return weights if weights else f"{RESULTS}/{judge}/{dataset}/checkpoint.pt"
 
     return inner
+
+
+def judge_args(wildcards, input):
+    """Params function: the judges' command-line options, for the judges the job has as input."""
+    return " ".join(f"--{j} {shlex.quote(str(input[j]))}" for j in ("lipreader", "syncnet") if input.get(j))
 
 
 def phase_checkpoints(exp):
@@ -112,6 +133,7 @@ def previous_checkpoint(wildcards):
 def stage_tables(wildcards):
     spk = dataset_speakers(config["datasets"][wildcards.dataset])
     return {
+        "index": f"{RESULTS}/{wildcards.dataset}/index.tsv",  # its word-alignment outcome per clip
         "extract": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.tsv", dataset=wildcards.dataset, speaker=spk),
         "align": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/align.tsv", dataset=wildcards.dataset, speaker=spk),
         "features": expand(f"{RESULTS}/features/{{dataset}}/{{speaker}}.tsv", dataset=wildcards.dataset, speaker=spk),

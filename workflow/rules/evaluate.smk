@@ -6,7 +6,7 @@ rule generate_test:
     input:
         checkpoint=lambda wildcards: final_checkpoint(wildcards.exp),
         split=rules.select.output.split,
-        shards=exp_shards,
+        shards=exp_test_shards,
     output:
         listing=f"{RESULTS}/{{exp}}/videos/videos.tsv",
     log:
@@ -32,7 +32,7 @@ rule evaluate:
     input:
         videos=rules.generate_test.output.listing,
         split=rules.select.output.split,
-        shards=exp_shards,
+        shards=exp_test_shards,
         reference=lambda wildcards: experiment(config, wildcards.exp)["evaluate"].get("reference_metrics", "config/reference_metrics.yaml"),
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
@@ -52,10 +52,11 @@ rule evaluate:
         settings=exp_settings_of("evaluate"),  # top-level evaluate under the experiment's own
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.exp}",
         videos=lambda wildcards: f"{RESULTS}/{wildcards.exp}/videos",
+        judges=judge_args,
     shell:
         "{params.a2v} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
         " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir}"
-        " --lipreader {input.lipreader} --syncnet {input.syncnet} > {log} 2>&1"
+        " {params.judges} > {log} 2>&1"
 
 
 rule report:
@@ -64,7 +65,7 @@ rule report:
         per_clip=rules.evaluate.output.per_clip,
         ear=rules.evaluate.output.ear,
         videos=rules.generate_test.output.listing,
-        shards=exp_shards,
+        shards=exp_test_shards,
         checkpoints=lambda wildcards: phase_checkpoints(wildcards.exp),
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
@@ -80,8 +81,8 @@ rule report:
         a2v=A2V,
         args=CONFIG_ARGS,
         settings=exp_settings_of("model_type", "dataset", "phases", "evaluate"),  # its facts; the model's come with the checkpoints
+        judges=judge_args,
     shell:
         "{params.a2v} report {params.args} --experiment {wildcards.exp} --metrics {input.metrics}"
         " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards {input.shards}"
-        " --checkpoints {input.checkpoints} --lipreader {input.lipreader} --syncnet {input.syncnet}"
-        " --out {output.html} > {log} 2>&1"
+        " --checkpoints {input.checkpoints} {params.judges} --out {output.html} > {log} 2>&1"

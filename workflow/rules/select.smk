@@ -4,6 +4,7 @@
 rule select:
     input:
         shards=exp_shards,
+        unseen=exp_unseen_shards,
     output:
         split=f"{RESULTS}/{{exp}}/split.tsv",
     log:
@@ -18,4 +19,4 @@ rule select:
         settings=exp_settings_of("select"),  # top-level select under the experiment's own
     shell:
         "{params.a2v} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
-        " --out {output.split} > {log} 2>&1"
+        " --unseen-shards {input.unseen} --out {output.split} > {log} 2>&1"
