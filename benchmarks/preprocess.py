@@ -81,7 +81,7 @@ def config_for(corpus: Path, out: Path, crop: int, detect_every: int, upsample: 
     override.parent.mkdir(parents=True, exist_ok=True)
     override.write_text(yaml.safe_dump({
         "results_dir": str(out), "resources_dir": str(out / "resources"),
-        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}},
+        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"], "unseen_speakers": []}},
         "preprocess": {"crop_size": crop, "landmarks": {"backend": "dlib", "detect_every": detect_every, "upsample": upsample}},
     }))
     return load_config([ROOT / "config" / "config.yaml", override])

@@ -69,7 +69,7 @@ def _build_shard(out: Path, size: int, clips: list[str]) -> Path:
     override = out / "bench.yaml"
     override.write_text(yaml.safe_dump({
         "results_dir": str(out), "resources_dir": str(out / "resources"),
-        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}},
+        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"], "unseen_speakers": []}},
         "preprocess": {"crop_size": size, "min_frames": 25},
     }))
     return build_shards(load_config([ROOT / "config" / "config.yaml", override]), "grid", out)["s1"]

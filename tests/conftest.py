@@ -53,7 +53,7 @@ def demo_config(corpus: Path, out: Path, crop_size: int, **preprocess) -> dict:
     override = out / "override.yaml"
     override.write_text(yaml.safe_dump({
         "results_dir": str(out), "resources_dir": str(out / "resources"),
-        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}},
+        "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"], "unseen_speakers": []}},
         "preprocess": {"crop_size": crop_size, "min_frames": 25, **preprocess},
     }))
     return load_config([REPO / "config" / "config.yaml", override])

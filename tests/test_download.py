@@ -384,14 +384,14 @@ def test_cli_download_writes_manifest_and_reports_http_errors(server, archives, 
     source = _serve_grid(server, archives)
     override = tmp_path / "o.yaml"
     override.write_text(yaml.safe_dump({"resources_dir": str(tmp_path / "res"),
-                                        "datasets": {"grid": {"source": source, "speakers": ["s1"]}}}))
+                                        "datasets": {"grid": {"source": source, "speakers": ["s1"], "unseen_speakers": []}}}))
     manifest = tmp_path / "res" / "grid" / "manifest.tsv"
     argv = ["download", "-c", str(repo / "config" / "config.yaml"), "-c", str(override), "--dataset", "grid", "--out", str(manifest)]
     assert main(argv) == 0
     assert [r.source.rsplit("/", 1)[-1] for r in read_manifest(manifest)] == ["s1.tar", "alignments.zip"]
 
     override.write_text(yaml.safe_dump({"resources_dir": str(tmp_path / "res2"),
-                                        "datasets": {"grid": {"source": f"{server.base}/gone/{{speaker}}.tar", "speakers": ["s1"]}}}))
+                                        "datasets": {"grid": {"source": f"{server.base}/gone/{{speaker}}.tar", "speakers": ["s1"], "unseen_speakers": []}}}))
     capsys.readouterr()
     assert main(argv[:-1] + [str(tmp_path / "res2" / "grid" / "manifest.tsv")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("a2v download: error:")]

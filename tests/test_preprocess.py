@@ -108,7 +108,7 @@ def pipeline(tmp_path_factory, grid_sample, repo):
     out = tmp_path_factory.mktemp("results")
     cfg_file = out / "test.yaml"
     cfg_file.write_text(
-        f"datasets: {{grid: {{source: '{root}', speakers: [s1]}}}}\n"
+        f"datasets: {{grid: {{source: '{root}', speakers: [s1], unseen_speakers: []}}}}\n"
         f"resources_dir: '{out / 'resources'}'\n"
         "preprocess: {crop_size: 64, min_frames: 25, pose_limits: {yaw: 20.0, pitch: 30.0, roll: 30.0}}\n"
     )

@@ -65,7 +65,7 @@ def test_recipe_outside_a2v_runs_through_the_workflow(repo, tmp_path):
     cfg.write_text(textwrap.dedent(f"""
         results_dir: '{out}'
         resources_dir: '{tmp_path / "resources"}'
-        datasets: {{grid: {{source: '{corpus}', speakers: [s1]}}}}
+        datasets: {{grid: {{source: '{corpus}', speakers: [s1], unseen_speakers: []}}}}
         preprocess: {{crop_size: 64, min_frames: 25}}
         select: {{n_test: 1, balance: {{enabled: false}}}}
         experiments:

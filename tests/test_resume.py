@@ -36,7 +36,7 @@ def prepared(tmp_path_factory, grid_sample):
     override = out / "override.yaml"
     override.write_text(yaml.safe_dump({
         "results_dir": str(out), "resources_dir": str(out / "resources"),
-        "datasets": {"grid": {"source": str(corpus), "speakers": SPEAKERS}},
+        "datasets": {"grid": {"source": str(corpus), "speakers": SPEAKERS, "unseen_speakers": []}},
         "preprocess": {"crop_size": 64, "min_frames": 25},
     }))
     from a2v.config import load_config

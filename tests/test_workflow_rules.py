@@ -164,7 +164,7 @@ def test_real_extract_reruns_on_preprocess_only(tmp_path):
     corpus = make_corpus(tmp_path / "corpus", {"s1": ["bgbn8n"]})
     cfg = tmp_path / "config.yaml"
     base = {"results_dir": str(tmp_path / "results"), "resources_dir": str(tmp_path / "resources"),
-            "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"]}}, "preprocess": {"crop_size": 64, "min_frames": 25}}
+            "datasets": {"grid": {"source": str(corpus), "speakers": ["s1"], "unseen_speakers": []}}, "preprocess": {"crop_size": 64, "min_frames": 25}}
     target = str(tmp_path / "results" / "interim" / "grid" / "s1" / "extract.h5")
     args = [target, "--nolock", "--configfile", str(cfg)]
     cfg.write_text(yaml.safe_dump(base))
