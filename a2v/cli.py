@@ -98,7 +98,20 @@ def cmd_train_judge(args) -> None:
 def cmd_train(args) -> None:
     from a2v.stages import train
 
-    train.run(_config(args), args.experiment, args.phase, args.split, args.shards, args.out_dir, args.init, args.device, args.log)
+    pretrained = {}
+    for item in args.pretrained or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--pretrained expects NAME=PATH, got {item!r}")
+        pretrained[name] = path
+    train.run(_config(args), args.experiment, args.phase, args.split, args.shards, args.out_dir, args.init, args.device, args.log,
+              pretrained)
+
+
+def cmd_pretrain(args) -> None:
+    from a2v.stages import pretrain
+
+    pretrain.run(_config(args), args.experiment, args.network, args.split, args.shards, args.out_dir, args.device, args.log)
 
 
 def cmd_generate_test(args) -> None:
@@ -128,7 +141,8 @@ def cmd_report(args) -> None:
 def cmd_generate(args) -> None:
     from a2v.generate import generate_video
 
-    path = generate_video(args.image, args.audio, args.checkpoint, args.output, device=args.device)
+    path = generate_video(args.image, args.audio, args.checkpoint, args.output, device=args.device,
+                          finetune_steps=args.finetune_steps, log=lambda m: print(m, file=sys.stderr))
     print(path)
 
 
@@ -197,8 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--init", help="checkpoint of the previous phase")
+    p.add_argument("--pretrained", nargs="*", metavar="NAME=PATH", help="checkpoints of the networks the recipe pretrains")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("pretrain", help="train a network an experiment's losses use (e.g. a sync discriminator) before phase 1")
+    _add_common(p)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--network", required=True, help="a name of the recipe's pretrained_networks")
+    p.add_argument("--split", required=True, help="the experiment's split.tsv (its train clips are used)")
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("train-judge", help="train a metric network (lipreader: WER; syncnet: LSE-C/D) on the dataset's non-test clips")
     _add_common(p)
@@ -250,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("-o", "--output", required=True, help="output .mp4")
     p.add_argument("--device", default="auto")
+    p.add_argument("--finetune-steps", type=int, default=0,
+                   help="one-shot fine-tuning steps on the face before generating (OneShotA2V §5; 0: none)")
     p.set_defaults(func=cmd_generate)
     return parser
 

@@ -131,7 +131,7 @@ def check_experiment(config: dict, name: str, source: str = "config") -> None:
 
     exp = experiment(config, name)
     try:
-        make_recipe(exp["model_type"], exp["model"], exp["training"], exp["phases"])
+        make_recipe(exp["model_type"], exp["model"], exp["training"], exp["phases"], exp["pretrained"])
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{source}: experiment {name!r}: {exc}") from exc
 
@@ -141,7 +141,7 @@ def experiment(config: dict, name: str) -> dict:
 
     Returns:
         dict with keys ``name``, ``model_type``, ``dataset``, ``model``, ``training``, ``phases``,
-        ``select``, ``evaluate``.
+        ``pretrained`` (sections of the networks the recipe pretrains), ``select``, ``evaluate``.
 
     Raises:
         ConfigError: unknown experiment or dataset.
@@ -160,6 +160,7 @@ def experiment(config: dict, name: str) -> dict:
         "model": deep_merge(defaults.get("model", {}), exp.get("model", {})),
         "training": deep_merge(defaults.get("training", {}), exp.get("training", {})),
         "phases": exp.get("phases", defaults.get("phases", [])),
+        "pretrained": deep_merge(defaults.get("pretrained", {}), exp.get("pretrained", {})),
         "select": deep_merge(config.get("select", {}), exp.get("select", {})),
         "evaluate": deep_merge(config.get("evaluate", {}), exp.get("evaluate", {})),
     }

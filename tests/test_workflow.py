@@ -56,7 +56,7 @@ def test_lint(repo):
 @pytest.mark.parametrize("configs", [[], ["config/demo.yaml"]])
 def test_dry_run_lists_every_stage(repo, tmp_path, configs):
     override = tmp_path / "results.yaml"
-    override.write_text(f"results_dir: '{tmp_path / 'results'}'\n")
+    override.write_text(f"results_dir: '{tmp_path / 'results'}'\nresources_dir: '{tmp_path / 'resources'}'\n")
     args = ["-n", f"{tmp_path}/results/man_grid/report.html", "--nolock", "--configfile", *configs, str(override)]
     out = _snakemake(repo, *args)
     assert _jobs(out.stdout + out.stderr) == STAGES
@@ -192,6 +192,8 @@ def test_known_answer_real_clip_as_if_generated(tiny_run, tmp_path):
                            syncnet=res / "syncnet" / "grid" / "checkpoint.pt")
     table = pd.read_csv(metrics).set_index("method")
     ours, real = table.loc["a2v:man_grid"], table.loc["real"]
+    print(f"real clip as if generated: SSIM {ours['SSIM']:.4f}, PSNR {ours['PSNR']:.2f}, LMD {ours['LMD']:.3f} px, "
+          f"WER {ours['WER']:.1f} (real row {real['WER']:.1f}), LSE-D {ours['LSE_D']:.3f} (real {real['LSE_D']:.3f})")
     assert ours["SSIM"] >= 0.98 and ours["LMD"] <= 0.5
     for col in ("WER", "WER_greedy", "LSE_D", "LSE_C", "CPBD", "blinks_per_s"):
         assert ours[col] == pytest.approx(real[col], abs=1e-6), col

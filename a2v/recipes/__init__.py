@@ -1,6 +1,6 @@
 """Model recipes: ``model_type`` → the class that owns everything of one model.
 
-Built in: ``man`` (:mod:`a2v.recipes.man`). A ``model_type`` may also be a dotted path
+Built in: ``man`` (:mod:`a2v.recipes.man`), ``oneshota2v`` (:mod:`a2v.recipes.oneshota2v`). A ``model_type`` may also be a dotted path
 ``package.module:Class`` (stylegan2-ada's ``class_name`` idea): a recipe outside a2v, importable
 from ``PYTHONPATH``, plugs in without editing a2v. The interface: :class:`a2v.recipes.base.Recipe`.
 """
@@ -13,6 +13,7 @@ from a2v.recipes.base import Recipe, Step, WeightedSumStep
 
 RECIPES = {
     "man": "a2v.recipes.man:ManRecipe",
+    "oneshota2v": "a2v.recipes.oneshota2v:OneShotA2VRecipe",
 }
 """Built-in recipes by ``model_type`` (imported on first use)."""
 
@@ -38,14 +39,16 @@ def get_recipe(model_type: str) -> type[Recipe]:
     return cls
 
 
-def make_recipe(model_type: str, model: dict | None = None, training: dict | None = None, phases=()) -> Recipe:
-    """``get_recipe(model_type)(model, training, phases)``, its ``name`` set to ``model_type``
+def make_recipe(model_type: str, model: dict | None = None, training: dict | None = None, phases=(),
+                pretrained: dict | None = None) -> Recipe:
+    """``get_recipe(model_type)(model, training, phases, pretrained)``, its ``name`` set to ``model_type``
     (the name its checkpoints carry).
 
     Raises:
         ValueError: unknown model type, or sections its recipe rejects.
     """
-    recipe = get_recipe(model_type)(model, training, phases)
+    cls = get_recipe(model_type)
+    recipe = cls(model, training, phases, pretrained) if pretrained else cls(model, training, phases)
     recipe.name = model_type
     return recipe
 

@@ -27,6 +27,12 @@ member                      what the recipe says
 ``generation_features``     the shard features generation needs
 ``facts(checkpoints)``      the lines the report shows about the model (and ``warnings``,
                             ``values_title`` for what :meth:`log_values` logs)
+``pretrained_networks``     networks its losses use that are trained before phase 1 by their own
+                            rule (name → ``"module:function"`` trainer, e.g. OneShotA2V's sync
+                            discriminator); :meth:`needed_pretrained` says which the phases use;
+                            the experiment's ``pretrained.<name>`` section configures each
+``finetune(…)``             one-shot adaptation to a new reference face before generating
+                            (optional; ``a2v generate --finetune-steps``)
 ==========================  ====================================================================
 
 A minimal recipe defines ``loss_keys``, :meth:`build`, :meth:`losses` and :meth:`generate_frames`
@@ -99,6 +105,10 @@ class Step:
         """What the step runs, for the training log (e.g. precision)."""
         return ""
 
+    def set_step(self, step: int, steps: int) -> None:
+        """Called by the runner before each step with the 0-based step index and the phase's length
+        (e.g. to schedule the learning rate); the default does nothing."""
+
     def __call__(self, batch: dict) -> dict[str, torch.Tensor]:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -153,8 +163,16 @@ class Recipe:
     n_prev: ClassVar[int] = 0
     generation_features: ClassVar[tuple[str, ...]] = ("mfcc",)
     values_title: ClassVar[str] = "Values logged beside the losses"
+    pretrained_networks: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, model: dict | None = None, training: dict | None = None, phases: Sequence[dict] = ()):
+    def __init__(self, model: dict | None = None, training: dict | None = None, phases: Sequence[dict] = (),
+                 pretrained: dict | None = None):
+        pretrained = dict(pretrained or {})
+        unknown = sorted(set(pretrained) - set(self.pretrained_networks))
+        if unknown:
+            raise ValueError(f"pretrained: unknown networks {unknown}; {type(self).__name__} pretrains {sorted(self.pretrained_networks) or 'none'}")
+        self.pretrained = {k: dict(v or {}) for k, v in pretrained.items()}
+        self.pretrained_paths: dict[str, str] = {}
         self.model = self.parse_model(model)
         self.training = dataclass_from_dict(self.Training, training, "training")
         self.phases = parse_phases(list(phases), loss_keys=self.loss_keys, discriminators=self.discriminators,
@@ -181,6 +199,47 @@ class Recipe:
         Raises:
             ValueError: a combination the model cannot train.
         """
+
+    def needed_pretrained(self) -> tuple[str, ...]:
+        """The :attr:`pretrained_networks` some phase uses (default: all of them)."""
+        return tuple(self.pretrained_networks)
+
+    def pretrained_trainer(self, name: str):
+        """The trainer of pretrained network ``name``: ``fn(section, train_clips, out_dir, device, log) -> Path``.
+
+        Raises:
+            ValueError: a name the recipe does not pretrain, or a trainer that cannot be imported.
+        """
+        if name not in self.pretrained_networks:
+            raise ValueError(f"{type(self).__name__} pretrains {sorted(self.pretrained_networks) or 'no network'}, not {name!r}")
+        module_name, _, fn_name = self.pretrained_networks[name].partition(":")
+        import importlib
+
+        return getattr(importlib.import_module(module_name), fn_name)
+
+    def use_pretrained(self, paths: Mapping[str, str]) -> None:
+        """Give the recipe its pretrained networks' checkpoints (before :meth:`trainer`).
+
+        Raises:
+            ValueError: a needed network missing, or one the recipe does not know.
+        """
+        paths = {k: str(v) for k, v in paths.items()}
+        unknown = sorted(set(paths) - set(self.pretrained_networks))
+        missing = sorted(set(self.needed_pretrained()) - set(paths))
+        if unknown or missing:
+            raise ValueError(f"pretrained checkpoints: unknown {unknown}, missing {missing} (this experiment needs {list(self.needed_pretrained())})")
+        self.pretrained_paths = paths
+
+    def finetune(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, steps: int,
+                 device: torch.device | str = "cpu", log=None, preprocess: Mapping | None = None) -> dict[str, float]:
+        """Adapt the networks to one new reference face (``(S, S, 3)`` uint8) in place, for
+        ``steps`` steps; returns facts (e.g. the loss before and after). ``preprocess``: the
+        checkpoint's section (feature parameters).
+
+        Raises:
+            NotImplementedError: the model has no one-shot fine-tuning.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no one-shot fine-tuning")
 
     @property
     def image_size(self) -> int:
@@ -284,7 +343,10 @@ class Recipe:
 
     def train_config(self) -> dict:
         """The parsed sections as plain containers."""
-        return {"model": self.model_dict(), "training": plain(asdict(self.training)), "phases": [p.to_dict() for p in self.phases]}
+        out = {"model": self.model_dict(), "training": plain(asdict(self.training)), "phases": [p.to_dict() for p in self.phases]}
+        if self.pretrained:
+            out["pretrained"] = plain(self.pretrained)
+        return out
 
 
 # ---------------------------------------------------------------------------- helpers for recipes

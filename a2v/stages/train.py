@@ -18,11 +18,13 @@ from a2v.training.loop import train_phase
 
 
 def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list[str | Path], out_dir: str | Path,
-        init: str | Path | None = None, device: str = "auto", log_file=None) -> Path:
+        init: str | Path | None = None, device: str = "auto", log_file=None, pretrained: dict[str, str] | None = None) -> Path:
     """Train phase ``phase`` (1-based) of ``exp_name``. Returns the phase's ``checkpoint.pt``.
 
+    ``pretrained``: the checkpoints of the networks the recipe pretrains (``a2v pretrain``).
+
     Raises:
-        ValueError: phase out of range or no training clip in the split.
+        ValueError: phase out of range, no training clip in the split, or a pretrained checkpoint missing.
     """
     log = get_logger("train", log_file)
     exp = experiment(config, exp_name)
@@ -35,9 +37,11 @@ def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list
     clips = [(row.speaker, row.clip_id) for row in train.itertuples(index=False)]
     train_config = {
         "model_type": exp["model_type"], "model": exp["model"], "training": exp["training"], "phases": exp["phases"],
-        "preprocess": {k: config["preprocess"][k] for k in ("fps", "sample_rate", "crop_size", "audio")},
+        "pretrained": exp["pretrained"],
+        "preprocess": {k: config["preprocess"][k] for k in ("fps", "sample_rate", "crop_size", "audio", "content_encoder", "content_pad_to_30s")
+                       if k in config["preprocess"]},
         "experiment": exp_name, "dataset": exp["dataset"],
     }
     log.info("experiment %s (%s) phase %d/%d (%s) on %s: %d training clips", exp_name, exp["model_type"], phase, len(exp["phases"]),
              exp["phases"][phase - 1]["name"], dev, len(clips))
-    return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log)
+    return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log, pretrained)

@@ -38,6 +38,7 @@ def train_phase(
     init_checkpoint: str | Path | None = None,
     device: torch.device | str = "cpu",
     log: Callable[[str], None] | logging.Logger | None = None,
+    pretrained: dict[str, str | Path] | None = None,
 ) -> Path:
     """Run (or resume) phase ``phase_index`` of an experiment's curriculum.
 
@@ -54,6 +55,8 @@ def train_phase(
             feature normaliser, on ``train_clips``).
         device: where to train.
         log: a callable taking a line, or a ``logging.Logger``.
+        pretrained: checkpoints of the networks the recipe pretrains (name → path; the
+            ``pretrain`` rule's outputs), for the recipe's :meth:`~a2v.recipes.base.Recipe.needed_pretrained`.
 
     Returns:
         Path of ``out_dir/checkpoint.pt``.
@@ -65,13 +68,17 @@ def train_phase(
     device = torch.device(device)
     if "model_type" not in config:
         raise ValueError("config has no 'model_type' (a recipe name such as 'man', or 'package.module:Class')")
-    recipe = make_recipe(config["model_type"], config.get("model"), config.get("training"), config.get("phases") or [])
+    recipe = make_recipe(config["model_type"], config.get("model"), config.get("training"), config.get("phases") or [],
+                         config.get("pretrained"))
+    recipe.use_pretrained(pretrained or {})
     if not 0 <= phase_index < len(recipe.phases):
         raise ValueError(f"phase_index {phase_index} out of range: config has {len(recipe.phases)} phases")
     tcfg = recipe.training
     clips = resolve_clips(shard_paths, train_clips)
     phase = recipe.phases[phase_index].resolved(recipe.n_samples(clips), tcfg.batch_size)
     identity = {"model_type": recipe.name, **recipe.train_config(), "train_clips": [[str(p), str(c)] for p, c in clips]}
+    if recipe.pretrained_paths:
+        identity["pretrained_checkpoints"] = dict(recipe.pretrained_paths)
     runner = PhaseRunner(out_dir, recipe.name, phase.name, phase_index, phase.steps, identity, emit, plain(config),
                          tcfg.log_every, tcfg.checkpoint_every, tcfg.progress_interval)
     if (done := runner.complete()) is not None:

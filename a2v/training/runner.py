@@ -179,7 +179,10 @@ class PhaseRunner:
         step = self.start_step
         bar = tqdm(total=self.steps, initial=step, desc=self.phase_name, file=sys.stderr, mininterval=self.progress_interval)
         try:
+            schedule = getattr(step_fn, "set_step", None)  # a step may schedule its lr by the phase's step
             for batch in batches:
+                if schedule is not None:
+                    schedule(step, self.steps)
                 terms = step_fn(batch)
                 step += 1
                 bar.update(1)

@@ -26,6 +26,7 @@ wildcard_constraints:
     exp="[A-Za-z0-9_]+",
     phase=r"\d+",
     judge="lipreader|syncnet",
+    network="[A-Za-z0-9_]+",
 
 
 def exp_dataset(exp):
@@ -122,6 +123,22 @@ def phase_checkpoints(exp):
 
 def final_checkpoint(exp):
     return phase_checkpoints(exp)[-1]
+
+
+def exp_pretrained(wildcards):
+    """Input function: {name: checkpoint} of the networks the experiment's recipe pretrains and its
+    phases use (a2v.recipes: Recipe.needed_pretrained), each made by the pretrain rule."""
+    from a2v.recipes import make_recipe  # imports torch: only when an experiment is resolved
+
+    exp = experiment(config, wildcards.exp)
+    recipe = make_recipe(exp["model_type"], exp["model"], exp["training"], exp["phases"], exp["pretrained"])
+    return {n: f"{RESULTS}/{wildcards.exp}/pretrained/{n}/checkpoint.pt" for n in recipe.needed_pretrained()}
+
+
+def pretrained_args(wildcards, input):
+    """Params function: ``--pretrained NAME=PATH …`` for the pretrained checkpoints among the job's input."""
+    names = list(exp_pretrained(wildcards))
+    return ("--pretrained " + " ".join(shlex.quote(f"{n}={input[n]}") for n in names)) if names else ""
 
 
 def previous_checkpoint(wildcards):

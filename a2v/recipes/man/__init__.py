@@ -41,13 +41,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from a2v.losses.adversarial import GAN_LOSSES
-from a2v.losses.perceptual import PERCEPTUAL_KEYS, build_perceptual
+from a2v.losses.perceptual import build_perceptual
 from a2v.models.discriminators import DiscriminatorConfig, MultiScalePatchGAN
 from a2v.models.man import ManConfig, ManGenerator
 from a2v.models.predictors import PredictorConfig, build_predictor
-from a2v.models.vgg import BACKBONES
-from a2v.recipes.base import FrameTraining, Recipe
+from a2v.recipes.base import Recipe
+from a2v.recipes.gan import GanTraining
 from a2v.recipes.man.inference import FEATURES, synthesize
 from a2v.recipes.man.losses import LOSS_KEYS
 from a2v.recipes.man.step import ManStep
@@ -74,29 +73,8 @@ class ManModel:
         return {**self.generator.to_dict(), "predictor": vars(self.predictor), "discriminator": vars(self.discriminator)}
 
 
-@dataclass
-class ManTraining(FrameTraining):
-    """MAN's ``training`` keys beyond the runner's (see the module docstring).
-
-    Attributes:
-        gan_loss: adversarial form of ``adv`` and ``cam``.
-        perceptual: the VGG of the ``perceptual`` term (:mod:`a2v.models.vgg`); ``None`` = defaults.
-    """
-
-    gan_loss: str = "original"
-    perceptual: dict | None = None
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.gan_loss not in GAN_LOSSES:
-            raise ValueError(f"training.gan_loss must be one of {GAN_LOSSES}, got {self.gan_loss!r}")
-        self.perceptual = dict(self.perceptual or {})
-        unknown = sorted(set(self.perceptual) - set(PERCEPTUAL_KEYS))
-        if unknown:
-            raise ValueError(f"training.perceptual: unknown keys {unknown}; known: {list(PERCEPTUAL_KEYS)}")
-        backbone = self.perceptual.get("backbone", "vgg19_imagenet")
-        if backbone not in BACKBONES:
-            raise ValueError(f"training.perceptual.backbone must be one of {BACKBONES}, got {backbone!r}")
+ManTraining = GanTraining
+"""MAN's ``training`` keys beyond the runner's: ``gan_loss`` (of ``adv`` and ``cam``) and ``perceptual``."""
 
 
 class ManRecipe(Recipe):
