@@ -1,6 +1,7 @@
 """The HDF5 feature shard: one file per (dataset, speaker), one group per clip.
 
-Schema version 2 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps as uint8). Root attributes: ``schema_version``, ``a2v_version``,
+Schema version 3 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps as uint8; 3 added
+the optional ``content`` features and the root attribute ``content_encoder``). Root attributes: ``schema_version``, ``a2v_version``,
 ``dataset``, ``speaker``, ``fps`` (frames/s), ``sample_rate`` (Hz), ``crop_size`` (pixels).
 Group ``clips/<clip_id>`` holds the datasets in :data:`DATASETS` (T = frames of the clip kept
 after the head-pose filter) and the attributes ``words`` (JSON list), ``phonemes`` (JSON list,
@@ -37,7 +38,7 @@ import numpy as np
 import a2v
 from a2v.errors import ShardSchemaError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 HEATMAP_SCALE = 255.0
 """Heatmaps are stored as ``round(HEATMAP_SCALE * h)`` uint8 for ``h`` in [0, 1]."""
@@ -50,6 +51,7 @@ DATASETS: dict[str, tuple[str, str]] = {
     "mfcc": ("float32", "(T, 20, 13) 13 MFCCs x 20 sub-frames over 200 ms centred on the frame"),
     "mfcc_cran": ("float32", "(T, 35, 12) CRAN: MFCC c1-c12 x 35 sub-frames over 350 ms centred on the frame"),
     "mel": ("float32", "(T, 256) log-mel power in dB, 200 ms window centred on the frame"),
+    "content": ("float16", "(T, 10, 384) speech-content features (preprocess.content_encoder; absent when null): encoder frames of the 200 ms centred on the frame"),
     "f0": ("float32", "(T,) F0 in Hz (0 = unvoiced)"),
     "f0_bin": ("uint8", "(T,) F0 quantised to 256 bins"),
     "energy": ("float32", "(T,) L2 norm of the STFT magnitude"),

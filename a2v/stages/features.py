@@ -58,6 +58,25 @@ def clip_features(crops: np.ndarray, landmarks: np.ndarray, audio: np.ndarray, f
     }
 
 
+def clip_content(encoder, audio: np.ndarray, first_frame: int, n_frames: int, n_source_frames: int, pre: dict) -> np.ndarray:
+    """Speech-content features of one aligned clip (:func:`a2v.audio.content.content_features` over
+    the whole source clip, then cut to the clip's frames).
+
+    Args:
+        encoder: a loaded :class:`a2v.audio.content.WhisperEncoder`.
+        audio: ``(N,)`` float32 16 kHz audio of the whole source clip.
+        first_frame, n_frames: the clip's frames in the source video; n_source_frames: all of them.
+
+    Returns:
+        ``(n_frames, 10, D)`` float16.
+    """
+    from a2v.audio.content import content_features
+
+    feats = content_features(audio, int(pre["sample_rate"]), float(pre["fps"]), encoder, n_frames=n_source_frames,
+                             pad_to_30s=bool(pre.get("content_pad_to_30s", True)))
+    return feats[first_frame:first_frame + n_frames].astype(np.float16)
+
+
 def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5: str | Path, aligned_h5: str | Path,
         out_shard: str | Path, out_tsv: str | Path, log_file=None) -> Path:
     """Write the speaker's shard. Returns its path (written atomically).
@@ -69,7 +88,15 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
     pre = config["preprocess"]
     records = {r.clip_id: r for r in read_index(index) if r.speaker == speaker}
     outcomes = Outcomes()
-    attrs = dict(dataset=dataset, speaker=speaker, fps=float(pre["fps"]), sample_rate=int(pre["sample_rate"]), crop_size=int(pre["crop_size"]))
+    attrs = dict(dataset=dataset, speaker=speaker, fps=float(pre["fps"]), sample_rate=int(pre["sample_rate"]), crop_size=int(pre["crop_size"]),
+                 content_encoder=str(pre.get("content_encoder") or ""))
+    encoder = None
+    if pre.get("content_encoder"):
+        from a2v.audio.content import load_content_encoder
+
+        encoder = load_content_encoder(pre["content_encoder"])
+        log.info("content features: %s (%d-dim at 50 Hz, %s)", pre["content_encoder"], encoder.dim,
+                 "30-s padded" if pre.get("content_pad_to_30s", True) else "sliced positions")
     with h5py.File(extract_h5, "r") as ext, h5py.File(aligned_h5, "r") as ali, ShardWriter(out_shard, attrs) as shard:
         clip_ids = sorted(ali.keys())
         if not clip_ids:
@@ -82,6 +109,9 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
                     int(grp.attrs["first_frame"]), int(grp.attrs["n_source_frames"]), pre,
                 )
                 arrays["pose"] = grp["pose"][:]
+                if encoder is not None:
+                    arrays["content"] = clip_content(encoder, ext[clip_id]["audio"][:], int(grp.attrs["first_frame"]),
+                                                     len(arrays["pose"]), int(grp.attrs["n_source_frames"]), pre)
             except (A2VError, ValueError) as exc:
                 log.warning("skip %s/%s: %s", speaker, clip_id, exc)
                 outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)
