@@ -31,19 +31,15 @@ from a2v.training.lipreader import (
     train_lipreader,
 )
 from a2v.training.syncnet import train_syncnet
-from conftest import demo_config, make_corpus
+from conftest import HELD_OUT_CLIPS, TRAIN_CLIPS
 
-TRAIN = ["bgbn8n", "lgbgzp", "pbai5s", "lgbm3s", "swbc3a", "sbit3s"]
-HELD_OUT = "pwbd8p"
+TRAIN = TRAIN_CLIPS
+HELD_OUT = HELD_OUT_CLIPS[0]
 
 
 @pytest.fixture(scope="module")
-def shard(tmp_path_factory) -> Path:
-    from a2v.stages.preprocess import build_shards
-
-    corpus = make_corpus(tmp_path_factory.mktemp("corpus"), {"s1": TRAIN + [HELD_OUT]})
-    out = tmp_path_factory.mktemp("results")
-    return build_shards(demo_config(corpus, out, 64), "grid", out)["s1"]
+def shard(s1_shard8) -> Path:
+    return s1_shard8
 
 
 # ------------------------------------------------------------------------------------- mouths
