@@ -55,12 +55,17 @@ def face_crop(image: np.ndarray, crop_size: int, source: str | Path = "image") -
     return crop
 
 
-def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path, output: str | Path, device: str = "auto") -> Path:
+def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path, output: str | Path, device: str = "auto",
+                   finetune_steps: int = 0, log=None) -> Path:
     """Write a talking-head mp4 for ``image`` speaking ``audio``.
+
+    ``finetune_steps`` > 0 first adapts the model to the face (one-shot fine-tuning, e.g.
+    OneShotA2V §5; models without it raise ``NotImplementedError``).
 
     Raises:
         MediaError: unreadable image or audio, or silent audio.
         NoFaceError: no face in the image.
+        NotImplementedError: ``finetune_steps`` for a model without one-shot fine-tuning.
     """
     dev = resolve_device(device)
     model = load_generator(checkpoint, dev)
@@ -69,5 +74,14 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
     wave = load_audio(audio, cfg.sample_rate)
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
     feats = audio_features(wave, n_frames, cfg)
+    if "content" in model.feature_keys:  # speech-content features, as the features stage computes them
+        from a2v.audio.content import content_features, load_content_encoder
+
+        pre = model.config["preprocess"]
+        encoder = load_content_encoder(pre["content_encoder"], dev)
+        feats["content"] = content_features(wave, cfg.sample_rate, cfg.fps, encoder, n_frames=n_frames,
+                                            pad_to_30s=bool(pre.get("content_pad_to_30s", True)))
+    if finetune_steps > 0:
+        model.finetune(reference, finetune_steps, dev, log)
     frames = model.generate(reference, {k: feats[k] for k in model.feature_keys}, dev)
     return write_video(output, frames, cfg.fps, wave, cfg.sample_rate)

@@ -58,6 +58,16 @@ class Generator:
         return self.recipe.generate(self.networks, self.state, reference, features, device, **options)
 
 
+    def finetune(self, reference: np.ndarray, steps: int, device: torch.device | str = "cpu", log=None) -> dict[str, float]:
+        """One-shot fine-tuning on ``reference`` before generating (the recipe's
+        :meth:`~a2v.recipes.base.Recipe.finetune`, e.g. OneShotA2V §5); returns its facts.
+
+        Raises:
+            NotImplementedError: the model has no one-shot fine-tuning.
+        """
+        return self.recipe.finetune(self.networks, self.state, reference, steps, device, log, preprocess=self.config.get("preprocess"))
+
+
 def load_generator(checkpoint_path: str | Path, device: torch.device | str = "cpu") -> Generator:
     """Load a phase's ``checkpoint.pt`` (or ``last.pt``) as a :class:`Generator` on ``device``.
 

@@ -1,4 +1,6 @@
-"""Speed and memory of one MAN training step (generator + predictor + discriminator), on real GRID frames.
+"""Speed and memory of one training step of a recipe (MAN: generator + predictor + discriminator;
+OneShotA2V: content head + SPADE generator + frame D + temporal D with the frozen sync D and eye
+regressor), on real GRID frames.
 
 Builds a temporary feature shard of clips of ``resources/grid_sample/s1`` with the pipeline's own
 stages (aligned crops of ``--size`` pixels, :func:`a2v.stages.preprocess.build_shards`), draws batches with the training :class:`FrameDataset`, and times
@@ -9,9 +11,15 @@ The perceptual VGG is ``--perceptual`` (``vgg16_hed`` offline by default; ``none
 Prints G+D steps per second, seconds per step, peak memory (CPU: max RSS of this process from
 ``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``) and parameter counts.
 
+OneShotA2V (``--model oneshota2v``): the last curriculum phase, every loss on (adv, fm,
+perceptual, l1_lower, temporal_adv, sync, blink), batches of ``--batch`` windows of 5 frames; its
+sync discriminator and eye regressor are pretrained for one step by their own trainers (the
+speed does not depend on their weights). Presets: ``paper`` = the recipe's defaults (base 64, max
+1024, D base 64); ``cpu`` = config/demo.yaml's (base 16, max 128, D base 32).
+
 Usage::
 
-    python benchmarks/train_step.py --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
+    python benchmarks/train_step.py --model man|oneshota2v --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
         [--perceptual vgg16_hed|vgg19_imagenet|none] [--motion flow|keypoints]
         [--video-branch conv2d|partial_conv2d|conv2d_eca] [--audio-branch conv1d|lstm]
 
@@ -34,6 +42,12 @@ from torch.utils.data import DataLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT / "resources" / "grid_sample"
+
+ONESHOT_PRESETS = {
+    "paper": {},
+    "cpu": {"base_channels": 16, "max_channels": 128, "content": {"hidden": 32, "out_dim": 64},
+            "frame_discriminator": {"base_channels": 32}, "temporal_discriminator": {"window": 5, "base_channels": 32}},
+}
 
 PRESETS = {
     "paper": {"model": {}},
@@ -83,6 +97,7 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="man", choices=["man", "oneshota2v"])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=5, help="timed steps (after --warmup)")
@@ -106,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.model == "oneshota2v":
+        return _oneshot(args, device)
     preset = PRESETS[args.preset]
     losses = {"perceptual": 10.0} if args.perceptual != "none" else {}
     training = {"batch_size": args.batch, "precision": args.precision}
@@ -131,17 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
         batches = list(loader)
 
-    for b in batches[: args.warmup]:
-        step(b)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    t = time.perf_counter()
-    for b in batches[args.warmup :]:
-        step(b)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    dt = time.perf_counter() - t
+    dt = _time_steps(step, batches, args.warmup, device)
     n_g, n_d, n_p = (count_parameters(m) for m in (G, D, P))
     print(
         f"preset={args.preset} size={args.size} batch={args.batch} device={device} threads={torch.get_num_threads()} "
@@ -151,6 +158,64 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.batch * args.steps / dt:.1f} frames/s); peak memory {_peak_memory_mb(device):.0f} MiB "
         f"({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "
         f"params G {n_g / 1e6:.2f} M, D {n_d / 1e6:.2f} M, predictor {n_p / 1e6:.2f} M"
+    )
+    return 0
+
+
+def _time_steps(step, batches: list, warmup: int, device: torch.device) -> float:
+    """Seconds for the batches after the first ``warmup`` (CUDA synchronised, peak memory reset after warm-up)."""
+    for b in batches[:warmup]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    t = time.perf_counter()
+    for b in batches[warmup:]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t
+
+
+def _oneshot(args, device: torch.device) -> int:
+    """The OneShotA2V benchmark (see the module docstring)."""
+    from a2v.recipes import make_recipe
+    from a2v.training.data import StepBatchSampler
+    from a2v.training.eye_landmarks import train_eye_landmarks
+    from a2v.training.sync_discriminator import train_sync_discriminator
+
+    training = {"batch_size": args.batch, "precision": args.precision}
+    losses = {"adv": 1.0, "fm": 10.0, "l1_lower": 10.0, "temporal_adv": 1.0, "sync": 1.0, "blink": 10.0,
+              "perceptual": 10.0 if args.perceptual != "none" else 0.0}
+    if args.perceptual != "none":
+        training["perceptual"] = {"backbone": args.perceptual, "download": False}
+    phases = [{"name": "bench", "steps": args.warmup + args.steps, "discriminators": ["frame", "temporal", "sync"], "losses": losses}]
+    recipe = make_recipe("oneshota2v", {**ONESHOT_PRESETS[args.preset], "image_size": args.size}, training, phases)
+    torch.manual_seed(0)
+    nets = {k: v.to(device) for k, v in recipe.build().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
+        clips = [(str(shard), c) for c in args.clips.split(",")]
+        quiet = lambda m: None  # noqa: E731
+        recipe.use_pretrained({
+            "sync_discriminator": str(train_sync_discriminator({"training": {"steps": 1}}, clips, Path(tmp) / "sync", log=quiet)),
+            "eye_landmarks": str(train_eye_landmarks({"training": {"steps": 1}}, clips, Path(tmp) / "eyes", log=quiet)),
+        })
+        dataset = recipe.dataset(clips, recipe.fit_state(clips))
+        print(f"data: {len(dataset)} real 5-frame windows at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
+        batches = list(loader)
+        step = recipe.trainer(nets, recipe.optimizers(nets), recipe.phases[0], device, lambda m: print(m, file=sys.stderr))
+    dt = _time_steps(step, batches, args.warmup, device)
+    counts = {k: sum(p.numel() for p in v.parameters()) / 1e6 for k, v in nets.items()}
+    frames = args.batch * recipe.window
+    print(
+        f"model=oneshota2v preset={args.preset} size={args.size} batch={args.batch}x{recipe.window} frames device={device} "
+        f"threads={torch.get_num_threads()} perceptual={args.perceptual} {'bf16' if step.bf16 else 'fp32'} "
+        f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, {frames * args.steps / dt:.1f} frames/s); "
+        f"peak memory {_peak_memory_mb(device):.0f} MiB ({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "
+        f"params " + ", ".join(f"{k} {v:.2f} M" for k, v in counts.items())
     )
     return 0
 

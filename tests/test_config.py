@@ -51,7 +51,8 @@ def test_paper_experiments_are_in_config(repo):
 
     full = load_config([repo / "config/config.yaml"])
     demo = load_config([repo / "config/config.yaml", repo / "config/demo.yaml"])
-    assert set(full["experiments"]) == set(PAPER_EXPERIMENTS) == set(demo["experiments"])
+    man = {n for n, e in full["experiments"].items() if e["model_type"] == "man"}
+    assert man == set(PAPER_EXPERIMENTS) and set(full["experiments"]) == set(demo["experiments"])
     for name, (motion, video, audio, modalities) in PAPER_EXPERIMENTS.items():
         for config, size in ((full, 256), (demo, 64)):
             e = experiment(config, name)
@@ -67,6 +68,36 @@ def test_paper_experiments_are_in_config(repo):
         assert real.training.lr == 0.002 and real.training.betas == (0.0, 0.9)
         assert real.training.perceptual["backbone"] == "vgg19_imagenet"
         assert all(p.losses["perceptual"] > 0 for p in real.phases)
+
+
+# OneShotA2V Table 4 (GRID): the base model, + contrastive + temporal adversarial, + blink
+ONESHOT = {"oneshota2v_base_grid": (["frame"], ()),
+           "oneshota2v_cl_tal_grid": (["frame", "sync"], ("sync_discriminator",)),
+           "oneshota2v_grid": (["frame", "sync", "blink"], ("sync_discriminator", "eye_landmarks"))}
+
+
+def test_oneshota2v_ablations_are_in_config(repo):
+    from a2v.recipes import make_recipe
+
+    full = load_config([repo / "config/config.yaml"])
+    demo = load_config([repo / "config/config.yaml", repo / "config/demo.yaml"])
+    assert {n for n, e in full["experiments"].items() if e["model_type"] == "oneshota2v"} == set(ONESHOT)
+    for name, (phase_names, pretrained) in ONESHOT.items():
+        for config, size in ((full, 256), (demo, 64)):
+            e = experiment(config, name)
+            r = make_recipe(e["model_type"], e["model"], e["training"], e["phases"], e["pretrained"])
+            assert [p.name for p in r.phases] == phase_names and r.image_size == size, name
+            assert r.needed_pretrained() == pretrained, name
+            assert r.phases[-1].options["lr_decay"] == 1.0, name  # §6.1: the lr decays to 0 at the end
+            last = r.phases[-1].active()
+            assert ("sync" in last and "temporal_adv" in last) == ("sync" in phase_names), name
+            assert ("blink" in last) == ("blink" in phase_names), name
+        real = make_recipe(*(experiment(full, name)[k] for k in ("model_type", "model", "training", "phases", "pretrained")))
+        assert sum(p.epochs for p in real.phases) == 50 * len(phase_names)
+        assert real.training.lr == 0.002 and real.training.betas == (0.0, 0.9)  # §6.1
+        assert real.training.perceptual["backbone"] == "vgg19_imagenet"
+    sync = experiment(full, "oneshota2v_grid")["pretrained"]["sync_discriminator"]["training"]
+    assert sync["seed"] != full["syncnet"]["training"]["seed"]  # not the LSE judge
 
 
 def test_bad_config_names_key_and_file(repo, tmp_path):

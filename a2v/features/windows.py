@@ -65,10 +65,17 @@ class ClipWindows(Dataset):
         length: frames per window ``T`` (>= 1). Clips shorter than ``length`` give no window.
         stride: frames between window starts (``length`` = no overlap).
         features: shard datasets to return besides ``reference`` and ``frames``.
-        clip_ids: keep only these clip ids (e.g. a training split); all clips when None.
+        clip_ids: keep only these clips (e.g. a training split): clip ids, or ``(shard path,
+            clip id)`` pairs where ids repeat across shards; all clips when None.
         reference: ``"first"`` (frame 0 of the clip) or ``"random"`` (a frame drawn from
             ``(seed, index)``, so the same index always gets the same reference).
         seed: seed of the random reference.
+        image_size: resize frames to this side (area when shrinking, bilinear when growing);
+            ``None`` keeps the shard's crop size.
+
+    Items: ``dataset[index]``, or ``dataset[(index, draw)]`` as
+    :class:`a2v.training.data.StepBatchSampler` yields them (a ``"random"`` reference is then
+    frame ``draw % n_frames`` of the clip).
 
     Raises:
         ValueError: ``length``/``stride`` < 1, an unknown feature or reference mode.
@@ -77,7 +84,7 @@ class ClipWindows(Dataset):
 
     def __init__(self, shard_paths: Iterable[str | Path], length: int, stride: int | None = None,
                  features: Sequence[str] = ("mfcc",), clip_ids: Iterable[str] | None = None,
-                 reference: str = "first", seed: int = 0):
+                 reference: str = "first", seed: int = 0, image_size: int | None = None):
         if int(length) < 1 or (stride is not None and int(stride) < 1):
             raise ValueError(f"length and stride must be >= 1, got {length}, {stride}")
         unknown = [f for f in features if f not in DATASETS or f == "frames"]
@@ -90,13 +97,15 @@ class ClipWindows(Dataset):
         self.features = tuple(features)
         self.reference = reference
         self.seed = int(seed)
-        wanted = None if clip_ids is None else set(clip_ids)
+        self.image_size = None if image_size is None else int(image_size)
+        wanted = None if clip_ids is None else {(str(Path(c[0]).resolve()), str(c[1])) if isinstance(c, tuple) else c for c in clip_ids}
         self.clips: list[tuple[str, str, int]] = []  # (shard path, clip id, n_frames)
         self.windows: list[tuple[int, int]] = []  # (clip index, start)
         for path in shard_paths:
+            key = str(Path(path).resolve())
             with ShardReader(path) as shard:
                 for clip_id in shard.clip_ids:
-                    if wanted is not None and clip_id not in wanted:
+                    if wanted is not None and clip_id not in wanted and (key, clip_id) not in wanted:
                         continue
                     n = shard.n_frames(clip_id)
                     self.clips.append((str(path), clip_id, n))
@@ -125,17 +134,29 @@ class ClipWindows(Dataset):
             return 0
         return int(np.random.default_rng([self.seed, index]).integers(n))
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def _frames(self, frames: np.ndarray) -> torch.Tensor:
+        if self.image_size is not None and frames.shape[-2] != self.image_size:
+            import cv2
+
+            shape = frames.shape
+            flat = frames.reshape(-1, *shape[-3:])
+            interp = cv2.INTER_AREA if shape[-2] > self.image_size else cv2.INTER_LINEAR
+            frames = np.stack([cv2.resize(f, (self.image_size, self.image_size), interpolation=interp) for f in flat])
+            frames = frames.reshape(*shape[:-3], self.image_size, self.image_size, 3)
+        return frames_to_tensor(frames)
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, draw = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), None)
         if not 0 <= index < len(self.windows):
             raise IndexError(f"window index {index} out of range [0, {len(self.windows)})")
         clip, start = self.windows[index]
-        path, clip_id, _ = self.clips[clip]
+        path, clip_id, n = self.clips[clip]
         shard = self._reader(path)
         span = slice(start, start + self.length)
-        ref = self.reference_frame(index)
+        ref = draw % n if draw is not None and self.reference == "random" else self.reference_frame(index)
         sample = {
-            "reference": frames_to_tensor(shard.read(clip_id, "frames", ref)),
-            "frames": frames_to_tensor(shard.read(clip_id, "frames", span)),
+            "reference": self._frames(shard.read(clip_id, "frames", ref)),
+            "frames": self._frames(shard.read(clip_id, "frames", span)),
         }
         for name in self.features:
             sample[name] = feature_to_tensor(name, shard.read(clip_id, name, span))

@@ -122,10 +122,15 @@ class MultiScalePatchGAN(nn.Module):
     def forward(self, frame: torch.Tensor, reference: torch.Tensor) -> list[dict]:
         if frame.shape != reference.shape or frame.ndim != 4 or frame.shape[1] != 3:
             raise ValueError(f"frame and reference must both be (B, 3, S, S); got {tuple(frame.shape)} and {tuple(reference.shape)}")
-        x = torch.cat([frame, reference], dim=1)
-        outs = []
-        for i, scale in enumerate(self.scales):
-            if i > 0:
-                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-            outs.append(scale(x))
-        return outs
+        return pyramid(self.scales, torch.cat([frame, reference], dim=1))
+
+
+def pyramid(scales: nn.ModuleList, x: torch.Tensor) -> list[dict]:
+    """Run PatchGAN ``scales`` on ``x`` (B, C, H, W), average-pooled by 2 (3×3 window, stride 2,
+    as in pix2pixHD) before every scale after the first; one output dict per scale, finest first."""
+    outs = []
+    for i, scale in enumerate(scales):
+        if i > 0:
+            x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+        outs.append(scale(x))
+    return outs

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from a2v.face.mouth import mouth_crops
 from a2v.features.shard import ShardReader
+from a2v.features.windows import frames_to_tensor
 from a2v.features.normalizer import FeatureNormalizer, fit_normalizer
 from a2v.judges.lipreader import mouths_to_tensor
 from a2v.judges.syncnet import SYNCNET, SyncScorer
@@ -38,6 +40,9 @@ from a2v.models.syncnet import N_FRAMES, SyncNet, SyncNetConfig, contrastive_los
 from a2v.training.data import StepBatchSampler
 from a2v.training.runner import emitter, judge_runner, single_loss_step
 from a2v.training.settings import check_run_settings, parse_run_section
+
+CROPS = ("mouth", "lower_half")
+"""Face regions the video stream can see (:func:`load_sync_clips`)."""
 
 MIN_SHIFT, MAX_SHIFT = 5, 15
 """Negative pairs: audio shifted by 5 … 15 frames (0.2 … 0.6 s)."""
@@ -109,20 +114,52 @@ class SyncPairs(Dataset):
         return {"video": video, "mfcc": self.mfccs[c][t + o], "label": torch.tensor(1.0 if in_sync else 0.0)}
 
 
-def load_sync_clips(clips: Sequence[tuple[str | Path, str]], cfg: SyncNetConfig, normalizer: FeatureNormalizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Mouth tensors ``(T, 3, H, W)`` and standardised MFCC tensors ``(T, 20, 13)`` of ``(shard, clip id)`` pairs."""
+def load_sync_clips(clips: Sequence[tuple[str | Path, str]], cfg: SyncNetConfig, normalizer: FeatureNormalizer,
+                    crop: str = "mouth") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Video tensors ``(T, 3, H, W)`` in [-1, 1] and standardised MFCC tensors ``(T, 20, 13)`` of
+    ``(shard, clip id)`` pairs; ``crop`` (:data:`CROPS`) says which region of the aligned face the
+    video stream sees: ``"mouth"`` (the LSE judge, :func:`a2v.face.mouth.mouth_crops`) or
+    ``"lower_half"`` (OneShotA2V's sync discriminator, :func:`lower_half`)."""
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     mouths, mfccs = [], []
     readers: dict[str, ShardReader] = {}
     try:
         for path, clip_id in clips:
             reader = readers.setdefault(str(path), ShardReader(path))
             frames = reader.read(clip_id, "frames")
-            mouths.append(mouths_to_tensor(mouth_crops(frames, cfg.mouth_width, cfg.mouth_height)).permute(1, 0, 2, 3).contiguous())
+            if crop == "mouth":
+                video = mouths_to_tensor(mouth_crops(frames, cfg.mouth_width, cfg.mouth_height)).permute(1, 0, 2, 3).contiguous()
+            else:
+                video = lower_half(frames_to_tensor(frames), cfg.mouth_width, cfg.mouth_height)
+            mouths.append(video)
             mfccs.append(torch.from_numpy(normalizer.mfcc(reader.read(clip_id, "mfcc"))))
     finally:
         for r in readers.values():
             r.close()
     return mouths, mfccs
+
+
+def lower_half(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """The lower half of aligned face crops, resized: OneShotA2V's sync-discriminator input (§3.2.3).
+
+    Differentiable, so the same function cuts real frames for pretraining and generated frames
+    for the sync loss.
+
+    Args:
+        frames: ``(N, 3, S, S)`` float in [-1, 1].
+        width, height: output size in pixels (bilinear with antialiasing).
+
+    Returns:
+        ``(N, 3, height, width)`` float.
+
+    Raises:
+        ValueError: frames not ``(N, 3, S, S)``.
+    """
+    if frames.ndim != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be (N, 3, S, S), got {tuple(frames.shape)}")
+    half = frames[:, :, frames.shape[2] // 2:, :]
+    return F.interpolate(half, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 def train_syncnet(
@@ -131,8 +168,15 @@ def train_syncnet(
     out_dir: str | Path,
     device: torch.device | str = "cpu",
     log: Callable[[str], None] | logging.Logger | None = None,
+    *,
+    name: str = SYNCNET,
+    crop: str = "mouth",
 ) -> Path:
     """Train (or resume) SyncNet on ``train_clips``; returns ``out_dir/checkpoint.pt``.
+
+    ``name`` is the network's name in the checkpoint and log, ``crop`` the face region the video
+    stream sees (:func:`load_sync_clips`): the LSE judge is ``("syncnet", "mouth")``, OneShotA2V's
+    sync discriminator :func:`a2v.training.sync_discriminator.train_sync_discriminator`.
 
     The final checkpoint also records, on the training clips, the mean in-sync distance, the mean
     distance of 10-frame-shifted pairs, and the share of clips whose best offset is within ±1 frame.
@@ -143,19 +187,19 @@ def train_syncnet(
     emit = emitter(log)
     device = torch.device(device)
     model_cfg, tcfg = parse_syncnet_config(section)
-    run = judge_runner(out_dir, SYNCNET, "syncnet", model_cfg, tcfg, train_clips, emit)
+    run = judge_runner(out_dir, name, name, model_cfg, tcfg, train_clips, emit)
     if (done := run.complete()) is not None:
         return done
     torch.manual_seed(tcfg.seed)
     model = SyncNet(model_cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    state = run.start({SYNCNET: model}, {"adam": opt}, device)
+    state = run.start({name: model}, {"adam": opt}, device)
     normalizer = FeatureNormalizer.from_state_dict(state["normalizer"]) if state else fit_normalizer(train_clips)
-    mouths, mfccs = load_sync_clips(train_clips, model_cfg, normalizer)
+    mouths, mfccs = load_sync_clips(train_clips, model_cfg, normalizer, crop)
     pairs = SyncPairs(mouths, mfccs)
     loader = DataLoader(pairs, batch_sampler=StepBatchSampler(len(pairs), tcfg.batch_size, tcfg.seed, run.start_step, tcfg.steps))
-    emit(f"[syncnet] {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(mouths)} clips, "
-         f"{len(pairs)} windows, mouths {model_cfg.mouth_width}x{model_cfg.mouth_height}, steps {run.start_step}->{tcfg.steps}, device {device}")
+    emit(f"[{name}] {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(mouths)} clips, "
+         f"{len(pairs)} windows, {crop} crops {model_cfg.mouth_width}x{model_cfg.mouth_height}, steps {run.start_step}->{tcfg.steps}, device {device}")
 
     def contrastive(batch: dict) -> torch.Tensor:
         d = model(batch["mfcc"].to(device), batch["video"].to(device))
@@ -165,8 +209,8 @@ def train_syncnet(
         scorer = SyncScorer(model, normalizer, device)
         found = [scorer.score_tensors(m, a)["offset"] for m, a in zip(mouths, mfccs)]
         share = float(np.mean([abs(o) <= 1 for o in found]))
-        emit(f"[syncnet] best offset within ±1 frame on {100 * share:.0f} % of its {len(found)} training clips")
+        emit(f"[{name}] best offset within ±1 frame on {100 * share:.0f} % of its {len(found)} training clips")
         return {"train_offset_share": share}
 
-    return run.run(loader, single_loss_step(contrastive, opt), {SYNCNET: model}, {"adam": opt},
+    return run.run(loader, single_loss_step(contrastive, opt), {name: model}, {"adam": opt},
                    {"normalizer": normalizer.state_dict()}, ["loss"], finish=finish)

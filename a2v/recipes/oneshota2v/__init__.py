@@ -1,0 +1,310 @@
+"""The OneShotA2V recipe — *Robust One Shot Audio to Video Generation* (Kumar et al., CVPRW 2020).
+
+Networks (``build()``): ``content`` (speech-content encoder, :mod:`a2v.models.content_encoder`),
+``generator`` (SPADE generator conditioned on the reference face, :mod:`a2v.models.spade`),
+``frame_d`` (multi-scale PatchGAN on (frame, reference), :mod:`a2v.models.discriminators`,
+§3.2.1), ``temporal_d`` (multi-scale PatchGAN on windows of L frames,
+:mod:`a2v.models.temporal_discriminator`, §3.2.2). Optimisers: ``g`` (content + generator) and
+``d`` (both discriminators), Adam lr 0.002, β (0, 0.9) (§6.1).
+
+Pretrained by their own rules before phase 1 (:attr:`pretrained_networks`; the ``pretrain`` rule,
+only when a phase weights their loss): ``sync_discriminator`` — SyncNet on the lower half of the
+face, contrastive loss, the experiment's training clips (:mod:`a2v.training.sync_discriminator`;
+§3.2.3, §4.1.5), **not** the LSE judge; ``eye_landmarks`` — a small eye-landmark regressor whose
+EAR is differentiable in the generated frame, trained on shard crops against the dlib landmarks
+(:mod:`a2v.training.eye_landmarks`; the blink loss of §4.1.6).
+
+Training samples: windows of L consecutive frames of a clip (L = ``model.temporal_discriminator.
+window``) with a reference frame of the same clip, the content encoder's audio feature and the raw
+MFCC per frame (:class:`a2v.features.windows.ClipWindows`). Step: :mod:`.step` (loss names there).
+
+Curriculum (§4; ``config/config.yaml``): phase 1 frame D + ``adv``, ``fm``, ``perceptual``;
+phase 2 adds the temporal D and the sync D: ``l1_lower``, ``sync`` (CL), ``temporal_adv`` (TAL);
+phase 3 adds ``blink`` (BL). "When these losses stabilise" is each phase's configured length.
+
+One-shot fine-tuning (§5): :meth:`OneShotA2VRecipe.finetune` adapts the generator to one unseen
+face with the perceptual loss before generating (``a2v generate --finetune-steps N``).
+
+Config keys (every one checked here; unknown keys raise ``ValueError``)::
+
+    model:                          # SpadeGeneratorConfig (image_size, seed_size, base_channels…)
+      content: {kind: precomputed | mfcc, hidden: 128, out_dim: 256, content_shape: [10, 384]}
+      frame_discriminator: {...}    # DiscriminatorConfig (cam: false by default here)
+      temporal_discriminator: {window: 5, stride, n_scales: 3, ...}
+    training:                       # FrameTraining keys + gan_loss, perceptual, finetune_lr
+    phases:
+      - losses: {adv, fm, perceptual, l1_lower, temporal_adv, sync, blink}
+        discriminators: [frame, temporal, sync]
+        lr_decay: 0.0               # share of the phase's last steps over which lr decays to 0
+    pretrained:
+      sync_discriminator: {model: {...}, training: {...}}   # the syncnet section's keys
+      eye_landmarks: {model: {...}, training: {...}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from a2v.losses.perceptual import build_perceptual
+from a2v.models.content_encoder import ContentEncoderConfig, build_content_encoder
+from a2v.models.discriminators import DiscriminatorConfig, MultiScalePatchGAN
+from a2v.models.spade import SpadeGenerator, SpadeGeneratorConfig
+from a2v.models.temporal_discriminator import TemporalDiscriminator, TemporalDiscriminatorConfig
+from a2v.recipes.base import Recipe, check_reference, to_image_tensor
+from a2v.recipes.gan import GanTraining
+from a2v.recipes.oneshota2v.step import LOSS_KEYS, SYNC_FRAMES, OneShotStep
+from a2v.training.phases import Phase
+
+SYNC_D, EYES = "sync_discriminator", "eye_landmarks"
+
+
+@dataclass
+class OneShotModel:
+    """The ``model`` section: generator keys with ``content``, ``frame_discriminator`` and
+    ``temporal_discriminator`` inside."""
+
+    generator: SpadeGeneratorConfig
+    content: ContentEncoderConfig
+    frame_discriminator: DiscriminatorConfig
+    temporal_discriminator: TemporalDiscriminatorConfig
+
+    @property
+    def image_size(self) -> int:
+        return self.generator.image_size
+
+    def to_dict(self) -> dict:
+        return {**self.generator.to_dict(), "content": self.content.to_dict(),
+                "frame_discriminator": vars(self.frame_discriminator), "temporal_discriminator": self.temporal_discriminator.to_dict()}
+
+
+@dataclass
+class OneShotTraining(GanTraining):
+    """OneShotA2V's ``training`` keys beyond the runner's: ``gan_loss`` (``original``: the log loss
+    of §4.1.1), ``perceptual`` (§4.1.4: VGG19), and
+
+    Attributes:
+        finetune_lr: Adam lr of the one-shot fine-tuning (§5; a2v: 1e-4, the paper gives none).
+
+    Raises:
+        ValueError: as :class:`GanTraining`, or ``finetune_lr <= 0``.
+    """
+
+    finetune_lr: float = 1e-4
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.finetune_lr > 0:
+            raise ValueError(f"training.finetune_lr must be > 0, got {self.finetune_lr}")
+
+
+class OneShotA2VRecipe(Recipe):
+    """OneShotA2V and its Table 4 ablations (see the module docstring)."""
+
+    Training = OneShotTraining
+    loss_keys = LOSS_KEYS
+    discriminators = ("frame", "temporal", "sync")
+    phase_options = {"lr_decay": 0.0}
+    pretrained_networks = {
+        SYNC_D: "a2v.training.sync_discriminator:train_sync_discriminator",
+        EYES: "a2v.training.eye_landmarks:train_eye_landmarks",
+    }
+    values_title = "Learning rate over training"
+
+    def parse_model(self, model: dict | None) -> OneShotModel:
+        model = dict(model or {})
+        content = ContentEncoderConfig.from_dict(model.pop("content", None))
+        frame = DiscriminatorConfig.from_dict({"cam": False, **(model.pop("frame_discriminator", None) or {})})
+        temporal = TemporalDiscriminatorConfig.from_dict(model.pop("temporal_discriminator", None))
+        return OneShotModel(SpadeGeneratorConfig.from_dict(model), content, frame, temporal)
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def window(self) -> int:
+        """L, frames per training sample (the temporal D's window)."""
+        return self.model.temporal_discriminator.window
+
+    @property
+    def generation_features(self) -> tuple[str, ...]:
+        return (self.model.content.feature,)
+
+    def default_losses(self, discriminators: tuple[str, ...]) -> dict[str, float]:
+        """a2v weights (the paper gives only the terms): ``adv`` 1, ``fm`` 10 and ``perceptual`` 10
+        (pix2pixHD's λ) with the frame D; ``temporal_adv`` 1 with the temporal D; ``sync`` 1 with
+        the sync D; ``l1_lower`` and ``blink`` 0 unless set."""
+        f = "frame" in discriminators
+        return {"adv": 1.0 * f, "fm": 10.0 * f, "perceptual": 10.0 * f,
+                "temporal_adv": 1.0 * ("temporal" in discriminators), "sync": 1.0 * ("sync" in discriminators)}
+
+    def check_phase(self, phase: Phase, index: int) -> None:
+        """Raises ``ValueError``: a term weighted without its discriminator, the sync loss on windows
+        shorter than 5 frames, an ``lr_decay`` outside [0, 1]."""
+        w, on = phase.losses, phase.discriminators
+        needs = {"adv": "frame", "fm": "frame", "temporal_adv": "temporal", "sync": "sync"}
+        bad = [f"{k} needs {d}" for k, d in needs.items() if w.get(k, 0) > 0 and d not in on]
+        if bad:
+            raise ValueError(f"phase {index}: {'; '.join(bad)} (phase discriminators: {list(on)})")
+        if w.get("sync", 0) > 0 and self.window < SYNC_FRAMES:
+            raise ValueError(f"phase {index}: the sync loss needs model.temporal_discriminator.window >= {SYNC_FRAMES}")
+        decay = phase.options["lr_decay"]
+        if not 0 <= float(decay) <= 1:
+            raise ValueError(f"phase {index}: lr_decay must be in [0, 1], got {decay}")
+
+    def needed_pretrained(self) -> tuple[str, ...]:
+        """``sync_discriminator`` if a phase weights ``sync``; ``eye_landmarks`` if one weights ``blink``."""
+        used = {k for p in self.phases for k, v in p.losses.items() if v > 0}
+        return tuple(n for n, k in ((SYNC_D, "sync"), (EYES, "blink")) if k in used)
+
+    # ------------------------------------------------------------------ networks
+    def build(self) -> dict[str, nn.Module]:
+        m = self.model
+        fd = m.frame_discriminator
+        return {
+            "content": build_content_encoder(m.content),
+            "generator": SpadeGenerator(m.generator, m.content.out_dim),
+            "frame_d": MultiScalePatchGAN(fd.n_scales, 6, fd.base_channels, fd.n_layers, fd.max_channels, fd.cam),
+            "temporal_d": TemporalDiscriminator(m.temporal_discriminator),
+        }
+
+    def optimizers(self, networks: Mapping[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        t = self.training
+        g = [p for k in ("content", "generator") for p in networks[k].parameters() if p.requires_grad]
+        d = [p for k in ("frame_d", "temporal_d") for p in networks[k].parameters()]
+        return {"g": torch.optim.Adam(g, lr=t.lr, betas=t.betas), "d": torch.optim.Adam(d, lr=t.lr, betas=t.betas)}
+
+    # ------------------------------------------------------------------ data
+    def n_samples(self, clips: Sequence[tuple[str, str]]) -> int:
+        """Frames / L: an epoch shows every frame about once (windows start at every frame)."""
+        from a2v.training.data import count_frames
+
+        return max(1, count_frames(clips) // self.window)
+
+    def dataset(self, clips: Sequence[tuple[str, str]], state: dict):
+        from a2v.features.windows import ClipWindows
+
+        self._normalizer = self.normalizer(state)  # the step standardises MFCC with it (dataset() precedes trainer())
+        features = tuple(dict.fromkeys((self.model.content.feature, "mfcc")))
+        shards = list(dict.fromkeys(p for p, _ in clips))
+        return ClipWindows(shards, self.window, 1, features, clip_ids=[(p, c) for p, c in clips],
+                           reference=self.training.reference, seed=self.training.seed, image_size=self.image_size)
+
+    # ------------------------------------------------------------------ training
+    def trainer(self, networks, optimizers, phase: Phase, device: torch.device, emit) -> OneShotStep:
+        w = phase.active()
+        perceptual = sync_d = eye_net = None
+        info = {}
+        if "perceptual" in w:
+            perceptual = build_perceptual(self.training.perceptual).to(device)
+            info["perceptual_backbone"] = perceptual.info.describe()
+            emit(f"[{phase.name}] perceptual loss backbone {perceptual.info.describe()}")
+        if "sync" in w:
+            from a2v.training.sync_discriminator import load_sync_discriminator
+
+            sync_d, facts = load_sync_discriminator(self.pretrained_paths[SYNC_D], device)
+            info["sync_discriminator"] = self.pretrained_paths[SYNC_D]
+            emit(f"[{phase.name}] sync discriminator {self.pretrained_paths[SYNC_D]} (step {facts.get('step')}, "
+                 f"offset within ±1 frame on {100 * facts.get('train_offset_share', float('nan')):.0f} % of its training clips)")
+        if "blink" in w:
+            from a2v.training.eye_landmarks import load_eye_landmarks
+
+            eye_net, _ = load_eye_landmarks(self.pretrained_paths[EYES], device)
+            eye_net.eval().requires_grad_(False)
+            info["eye_landmarks"] = self.pretrained_paths[EYES]
+        step = OneShotStep(networks, optimizers, phase, self.training.gan_loss, self.model.content.feature,
+                           getattr(self, "_normalizer", None), device, perceptual, sync_d, eye_net, self.training.precision)
+        step.info = info
+        return step
+
+    def log_values(self, networks: Mapping[str, nn.Module]) -> dict[str, float]:
+        return {}
+
+    # ------------------------------------------------------------------ inference
+    def generate_frames(self, networks: Mapping[str, nn.Module], reference: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        x = features[self.model.content.feature].float()
+        return networks["generator"](reference, networks["content"](x))
+
+    def silent_features(self, preprocess: Mapping) -> np.ndarray:
+        """The content encoder's input for one second of silence, its middle frame: ``(1, …)``
+        float32, raw as in a shard (``preprocess``: the checkpoint's section)."""
+        from a2v.audio.features import AudioFeatureConfig, mfcc_windows
+
+        cfg = AudioFeatureConfig(sample_rate=int(preprocess["sample_rate"]), fps=float(preprocess["fps"]))
+        silence = np.zeros(cfg.sample_rate, np.float32)
+        n = int(round(cfg.fps))
+        if self.model.content.feature == "mfcc":
+            return mfcc_windows(silence, n, cfg)[n // 2:n // 2 + 1]
+        from a2v.audio.content import content_features, load_content_encoder
+
+        encoder = load_content_encoder(preprocess["content_encoder"])
+        return content_features(silence, cfg.sample_rate, cfg.fps, encoder, n_frames=n,
+                                pad_to_30s=bool(preprocess.get("content_pad_to_30s", True)))[n // 2:n // 2 + 1]
+
+    def finetune(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, steps: int,
+                 device: torch.device | str = "cpu", log=None, preprocess: Mapping | None = None) -> dict[str, float]:
+        """One-shot adaptation (§5): ``steps`` Adam steps (``training.finetune_lr``) on the
+        generator so that it reproduces ``reference`` from silent audio, under the perceptual loss.
+
+        a2v: the target is the reference itself, driven by 200 ms of silence (the paper says only
+        "perceptual loss during inference time … 5 epochs"); the content encoder stays fixed and the
+        generator's batch-norm statistics are not updated (eval mode).
+
+        ``preprocess``: the checkpoint's ``preprocess`` section (sample rate, fps, content encoder).
+
+        Returns:
+            ``{"perceptual_before", "perceptual_after", "steps"}``.
+
+        Raises:
+            ValueError: ``steps < 1``, a bad reference, or no ``preprocess``.
+        """
+        if not preprocess:
+            raise ValueError("finetune needs the checkpoint's preprocess section (sample rate, fps, content encoder)")
+        if steps < 1:
+            raise ValueError(f"finetune steps must be >= 1, got {steps}")
+        device = torch.device(device)
+        ref = to_image_tensor(check_reference(reference, self.image_size)).to(device)
+        x = self.silent_features(preprocess)
+        norm = self.normalizer(state)
+        x = torch.from_numpy(np.asarray(norm.apply(self.model.content.feature, x) if norm else x, np.float32)).to(device)
+        G, C = networks["generator"], networks["content"]
+        G.eval()
+        C.eval()
+        perceptual = build_perceptual(self.training.perceptual).to(device)
+        with torch.no_grad():
+            code = C(x)
+        opt = torch.optim.Adam(G.parameters(), lr=self.training.finetune_lr, betas=self.training.betas)
+        before = after = float("nan")
+        for i in range(steps):
+            loss = perceptual(G(ref, code), ref)
+            if i == 0:
+                before = float(loss.detach())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            after = float(perceptual(G(ref, code), ref))
+        if log:
+            log(f"one-shot fine-tuning: {steps} steps, perceptual loss {before:.4f} -> {after:.4f}")
+        G.requires_grad_(False)
+        return {"perceptual_before": before, "perceptual_after": after, "steps": steps}
+
+    # ------------------------------------------------------------------ report
+    def facts(self, checkpoints: Sequence[dict]) -> list[tuple[str, str]]:
+        model = checkpoints[-1]["identity"]["model"] if checkpoints else self.model.to_dict()
+        content = model.get("content", {})
+        pre = (checkpoints[-1].get("config") or {}).get("preprocess", {}) if checkpoints else {}
+        if content.get("kind") == "mfcc":
+            desc = "conv encoder on 13 MFCC x 20 sub-frames, trained with the generator"
+        else:
+            desc = (f"{pre.get('content_encoder') or '?'} encoder frames (frozen, precomputed in the shards"
+                    f"{', clip padded to 30 s' if pre.get('content_pad_to_30s', True) else ''}) + trainable head")
+        lines = [("model", f"image_size={model.get('image_size')}, SPADE generator, temporal window L={model.get('temporal_discriminator', {}).get('window')}"),
+                 ("content encoder", desc + " (the paper: DeepSpeech2, not available offline)")]
+        backbones = sorted({b for c in checkpoints if (b := (c.get("info") or {}).get("perceptual_backbone"))})
+        lines.append(("perceptual loss", "; ".join(backbones) or "not used"))
+        sync = sorted({s for c in checkpoints if (s := (c.get("info") or {}).get("sync_discriminator"))})
+        lines.append(("sync discriminator", "; ".join(sync) + " (trained by its own rule; not the LSE judge)" if sync else "not used"))
+        return lines

@@ -1,0 +1,176 @@
+"""OneShotA2V (a2v.recipes.oneshota2v) on real GRID clips of resources/grid_sample: the
+discriminators' shapes on clips of different lengths, the sync discriminator pretrained by its own
+rule, one-shot fine-tuning, and a short three-phase run on one real clip through the phase runner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from a2v.features.shard import ShardReader
+from a2v.features.windows import frames_to_tensor
+from a2v.models.discriminators import MultiScalePatchGAN
+from a2v.models.syncnet import SyncNet, SyncNetConfig
+from a2v.models.temporal_discriminator import TemporalDiscriminator, TemporalDiscriminatorConfig, sliding_windows
+from a2v.recipes import make_recipe
+from a2v.training.checkpoint import load_checkpoint
+from a2v.training.loop import train_phase
+from a2v.training.sync_discriminator import SyncDiscriminator, load_sync_discriminator, train_sync_discriminator
+from conftest import HELD_OUT_CLIPS, TRAIN_CLIPS
+
+SMALL_MODEL = {
+    "image_size": 32, "base_channels": 16, "max_channels": 64, "spade_hidden": 32,
+    "content": {"hidden": 16, "out_dim": 32},
+    "frame_discriminator": {"base_channels": 16, "n_layers": 2},
+    "temporal_discriminator": {"window": 5, "base_channels": 16, "n_layers": 2},
+}
+SYNC_SECTION = {"model": {"mouth_width": 48, "mouth_height": 24, "channels": [16, 32, 64, 64], "embed_dim": 64},
+                "training": {"batch_size": 32, "steps": 400, "log_every": 50, "checkpoint_every": 1000}}
+
+
+@pytest.mark.parametrize("n_frames", [5, 9, 14])
+def test_discriminator_shapes_on_clips_of_different_lengths(s1_shard, n_frames):
+    with ShardReader(s1_shard) as r:
+        clip = r.clip_ids[0]
+        frames = frames_to_tensor(r.read(clip, "frames", slice(0, n_frames)))  # (T, 3, 64, 64)
+        mfcc = torch.from_numpy(r.read(clip, "mfcc", slice(0, n_frames)))
+    T = n_frames
+    ref = frames[:1].expand(T, -1, -1, -1)
+    frame_d = MultiScalePatchGAN(3, 6, 16, 3, 64, cam=False)
+    outs = frame_d(frames, ref)
+    assert [o["logits"].shape[0] for o in outs] == [T] * 3  # one verdict map per frame and scale
+    assert outs[0]["logits"].shape[-1] > outs[2]["logits"].shape[-1]
+    cfg = TemporalDiscriminatorConfig(window=5, base_channels=16)
+    windows = sliding_windows(frames, cfg.window, cfg.step)
+    n_windows = int(np.ceil((T - 5) / cfg.step)) + 1
+    assert windows.shape == (n_windows, 5, 3, 64, 64)
+    assert windows[-1, -1].equal(frames[-1])  # the last window ends on the clip's last frame
+    touts = TemporalDiscriminator(cfg)(windows)
+    assert len(touts) == 3 and all(o["logits"].shape[:2] == (n_windows, 1) for o in touts)
+    sync = SyncDiscriminator(SyncNet(SyncNetConfig(48, 24, channels=(16, 32, 64, 64), embed_dim=64)),
+                             _unit_normalizer())
+    sub = torch.stack([frames[c - 2:c + 3] for c in range(2, T - 2)])
+    d = sync(sub, mfcc[2:T - 2])
+    assert d.shape == (T - 4,) and bool(((d >= 0) & (d <= 2.0001)).all())
+    with pytest.raises(ValueError, match="shorter than the temporal window"):
+        sliding_windows(frames[:4], 5, 2)
+
+
+def _unit_normalizer():
+    from a2v.features.normalizer import FeatureNormalizer
+
+    return FeatureNormalizer(np.zeros(13), np.ones(13), np.zeros(256), np.ones(256))
+
+
+def test_sync_discriminator_separates_in_sync_from_shifted(s1_shard8, tmp_path, one_thread):
+    """Pretrained by its own rule on six real clips (lower half of the face), the sync D gives a
+    held-out clip's in-sync windows a smaller distance than the same windows with the audio 10
+    frames late. Measured 2026-12-03: mean distance 0.36 in sync vs 0.73 shifted (margin 0.37)."""
+    path = train_sync_discriminator(SYNC_SECTION, [(s1_shard8, c) for c in TRAIN_CLIPS], tmp_path, log=lambda m: None)
+    ckpt = load_checkpoint(path, recipe="sync_discriminator")
+    assert ckpt["config"]["training"]["seed"] == 1  # its own seed: not the LSE judge's 0
+    sync, facts = load_sync_discriminator(path)
+    with ShardReader(s1_shard8) as r:
+        frames = frames_to_tensor(r.read(HELD_OUT_CLIPS[0], "frames"))
+        mfcc = torch.from_numpy(r.read(HELD_OUT_CLIPS[0], "mfcc"))
+    T, shift = len(frames), 10
+    centres = range(2, T - 2 - shift)
+    windows = torch.stack([frames[c - 2:c + 3] for c in centres])
+    with torch.no_grad():
+        d_sync = sync(windows, mfcc[list(centres)]).mean().item()
+        d_late = sync(windows, mfcc[[c + shift for c in centres]]).mean().item()
+    print(f"sync D on held-out {HELD_OUT_CLIPS[0]}: in sync {d_sync:.3f}, audio +{shift} frames {d_late:.3f}, "
+          f"margin {d_late - d_sync:.3f}; training-clip offset share {facts['train_offset_share']:.2f}")
+    assert d_late - d_sync > 0.1
+    assert not any(p.requires_grad for p in sync.parameters())  # frozen: a loss, never trained by the generator
+
+
+def _recipe(phases, pretrained=None):
+    return make_recipe("oneshota2v", SMALL_MODEL, {"batch_size": 2, "log_every": 5, "checkpoint_every": 1000,
+                                                    "perceptual": {"backbone": "vgg16_hed", "layers": ["relu1_2", "relu2_2"]}},
+                       phases, pretrained)
+
+
+def test_phases_name_their_pretrained_networks_and_reject_bad_combinations():
+    full = _recipe([{"name": "a", "steps": 1, "discriminators": ["frame"]},
+                    {"name": "b", "steps": 1, "discriminators": ["frame", "temporal", "sync"]},
+                    {"name": "c", "steps": 1, "discriminators": ["frame", "temporal", "sync"], "losses": {"blink": 1.0}}])
+    assert full.needed_pretrained() == ("sync_discriminator", "eye_landmarks")
+    assert _recipe([{"name": "a", "steps": 1, "discriminators": ["frame"]}]).needed_pretrained() == ()
+    with pytest.raises(ValueError, match="temporal_adv needs temporal"):
+        _recipe([{"name": "a", "steps": 1, "discriminators": ["frame"], "losses": {"temporal_adv": 1.0}}])
+    with pytest.raises(ValueError, match="unknown networks"):
+        _recipe([{"name": "a", "steps": 1}], {"lipnet": {}})
+    with pytest.raises(ValueError, match="missing"):
+        full.use_pretrained({})
+
+
+def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_thread):
+    """The curriculum through the phase runner on one real clip (phase 1 frame D; phase 2 + temporal
+    D, sync D, lower-half L1; phase 3 + blink), each phase from the previous checkpoint: the
+    generated frames come closer to the real ones than at the start, and the lr decays over phase 3.
+    Then one-shot fine-tuning lowers the perceptual loss on a face from a clip it never saw."""
+    clip = [(str(s1_shard8), TRAIN_CLIPS[0])]
+    pre = {"sample_rate": 16000, "fps": 25.0, "content_encoder": "whisper_tiny_en", "content_pad_to_30s": True}
+    sync = train_sync_discriminator({**SYNC_SECTION, "training": {**SYNC_SECTION["training"], "steps": 50}}, clip,
+                                    tmp_path / "sync", log=lambda m: None)
+    from a2v.training.eye_landmarks import train_eye_landmarks
+
+    eyes = train_eye_landmarks({"model": {"band_width": 48, "band_height": 20, "channels": [16, 32, 64], "hidden": 64},
+                                "training": {"steps": 50, "checkpoint_every": 1000}}, clip, tmp_path / "eyes", log=lambda m: None)
+    losses = {"adv": 0.1, "fm": 1.0, "perceptual": 0.0, "l1_lower": 10.0}
+    phases = [
+        {"name": "frame", "steps": 40, "discriminators": ["frame"], "losses": losses},
+        {"name": "sync", "steps": 20, "discriminators": ["frame", "temporal", "sync"],
+         "losses": {**losses, "temporal_adv": 0.1, "sync": 1.0}},
+        {"name": "blink", "steps": 20, "lr_decay": 1.0, "discriminators": ["frame", "temporal", "sync"],
+         "losses": {**losses, "temporal_adv": 0.1, "sync": 1.0, "blink": 10.0}},
+    ]
+    config = {"model_type": "oneshota2v", "model": SMALL_MODEL, "phases": phases, "preprocess": pre,
+              "training": {"batch_size": 2, "lr": 2e-3, "log_every": 5, "checkpoint_every": 1000,
+                           "perceptual": {"backbone": "vgg16_hed", "layers": ["relu1_2", "relu2_2"]}}}
+    recipe = _recipe(phases)
+    with ShardReader(s1_shard8) as r:
+        real = r.read(TRAIN_CLIPS[0], "frames")
+        content = r.read(TRAIN_CLIPS[0], "content")
+    import cv2
+
+    real32 = np.stack([cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA) for f in real])
+
+    def error(ckpt) -> float:
+        nets = recipe.build()
+        state = ckpt["state"] if ckpt else recipe.fit_state(clip)
+        if ckpt:
+            for k, net in nets.items():
+                net.load_state_dict(ckpt["networks"][k])
+        for net in nets.values():
+            net.eval()
+        fake = recipe.generate(nets, state, real32[0], {"content": content})
+        return float(np.abs(fake[:, 16:].astype(np.float32) - real32[:, 16:]).mean())
+
+    torch.manual_seed(0)
+    before = error(None)
+    init = None
+    for k in range(3):
+        init = train_phase(config, [str(s1_shard8)], [(s1_shard8, TRAIN_CLIPS[0])], k, tmp_path / f"phase{k + 1}", init,
+                           log=lambda m: None, pretrained={"sync_discriminator": sync, "eye_landmarks": eyes})
+    ckpt = load_checkpoint(init)
+    assert ckpt["identity"]["pretrained_checkpoints"]["sync_discriminator"] == str(sync)
+    log = (tmp_path / "phase3" / "losses.csv").read_text().splitlines()
+    assert "g_blink" in log[0] and "g_sync" in log[0] and "lr" in log[0]
+    last_lr = float(log[-1].split(",")[log[0].split(",").index("lr")])
+    assert last_lr < 2e-4  # decayed linearly towards 0 over phase 3
+    after = error(ckpt)
+    print(f"lower-half mean abs error on the training clip: {before:.1f} -> {after:.1f} (0-255)")
+    assert after < 0.6 * before
+
+    # one-shot fine-tuning on a face from a clip the model never saw
+    nets = recipe.build()
+    for k, net in nets.items():
+        net.load_state_dict(ckpt["networks"][k])
+    with ShardReader(s1_shard8) as r:
+        face = cv2.resize(r.read(HELD_OUT_CLIPS[1], "frames", 0), (32, 32), interpolation=cv2.INTER_AREA)
+    facts = recipe.finetune(nets, ckpt["state"], face, 8, preprocess=pre)
+    print(f"one-shot fine-tuning: perceptual {facts['perceptual_before']:.4f} -> {facts['perceptual_after']:.4f}")
+    assert facts["perceptual_after"] < facts["perceptual_before"]
