@@ -275,8 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("-o", "--output", required=True, help="output .mp4")
     p.add_argument("--device", default="auto")
-    p.add_argument("--finetune-steps", type=int, default=0,
-                   help="one-shot fine-tuning steps on the face before generating (OneShotA2V §5; 0: none)")
+    p.add_argument("--finetune-steps", type=int, default=None,
+                   help="one-shot fine-tuning steps on the face before generating (OneShotA2V §5; 0: none; "
+                        "default: the checkpoint's training.finetune_steps)")
     p.set_defaults(func=cmd_generate)
     return parser
 

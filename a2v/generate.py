@@ -56,11 +56,12 @@ def face_crop(image: np.ndarray, crop_size: int, source: str | Path = "image") -
 
 
 def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path, output: str | Path, device: str = "auto",
-                   finetune_steps: int = 0, log=None) -> Path:
+                   finetune_steps: int | None = None, log=None) -> Path:
     """Write a talking-head mp4 for ``image`` speaking ``audio``.
 
     ``finetune_steps`` > 0 first adapts the model to the face (one-shot fine-tuning, e.g.
-    OneShotA2V §5; models without it raise ``NotImplementedError``).
+    OneShotA2V §5; models without it raise ``NotImplementedError``); ``None`` takes the
+    checkpoint's ``training.finetune_steps`` (0 for models without the key).
 
     Raises:
         MediaError: unreadable image or audio, or silent audio.
@@ -81,6 +82,8 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
         encoder = load_content_encoder(pre["content_encoder"], dev)
         feats["content"] = content_features(wave, cfg.sample_rate, cfg.fps, encoder, n_frames=n_frames,
                                             pad_to_30s=bool(pre.get("content_pad_to_30s", True)))
+    if finetune_steps is None:
+        finetune_steps = int(getattr(model.recipe.training, "finetune_steps", 0))
     if finetune_steps > 0:
         model.finetune(reference, finetune_steps, dev, log)
     frames = model.generate(reference, {k: feats[k] for k in model.feature_keys}, dev)

@@ -174,3 +174,24 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     facts = recipe.finetune(nets, ckpt["state"], face, 8, preprocess=pre)
     print(f"one-shot fine-tuning: perceptual {facts['perceptual_before']:.4f} -> {facts['perceptual_after']:.4f}")
     assert facts["perceptual_after"] < facts["perceptual_before"]
+
+    # a2v generate: a photo that is not from GRID + an unseen speaker's audio, fine-tuned by default
+    # (training.finetune_steps: 5, §5), content features computed from the audio as the features stage does
+    from skimage import data
+
+    from a2v.generate import generate_video
+    from a2v.io.video import probe_video, read_frames
+
+    image = tmp_path / "astronaut.png"
+    cv2.imwrite(str(image), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    lines: list[str] = []
+    out = generate_video(image, _unseen_clip(), init,
+                         tmp_path / "astronaut.mp4", device="cpu", log=lines.append)
+    assert abs(len(read_frames(out)) - 75) <= 1 and probe_video(out).has_audio
+    assert lines and lines[0].startswith("one-shot fine-tuning: 5 steps")
+
+
+def _unseen_clip():
+    from conftest import GRID_SAMPLE
+
+    return sorted((GRID_SAMPLE / "s2").glob("*.mpg"))[0]

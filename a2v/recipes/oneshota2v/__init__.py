@@ -31,7 +31,7 @@ Config keys (every one checked here; unknown keys raise ``ValueError``)::
       content: {kind: precomputed | mfcc, hidden: 128, out_dim: 256, content_shape: [10, 384]}
       frame_discriminator: {...}    # DiscriminatorConfig (cam: false by default here)
       temporal_discriminator: {window: 5, stride, n_scales: 3, ...}
-    training:                       # FrameTraining keys + gan_loss, perceptual, finetune_lr
+    training:                       # FrameTraining keys + gan_loss, perceptual, finetune_lr, finetune_steps (5)
     phases:
       - losses: {adv, fm, perceptual, l1_lower, temporal_adv, sync, blink}
         discriminators: [frame, temporal, sync]
@@ -89,17 +89,22 @@ class OneShotTraining(GanTraining):
 
     Attributes:
         finetune_lr: Adam lr of the one-shot fine-tuning (§5; a2v: 1e-4, the paper gives none).
+        finetune_steps: fine-tuning steps ``a2v generate`` runs by default (§5: "5 epochs" on the
+            one image, i.e. 5 steps); its ``--finetune-steps`` overrides.
 
     Raises:
-        ValueError: as :class:`GanTraining`, or ``finetune_lr <= 0``.
+        ValueError: as :class:`GanTraining`, ``finetune_lr <= 0`` or ``finetune_steps < 0``.
     """
 
     finetune_lr: float = 1e-4
+    finetune_steps: int = 5
 
     def __post_init__(self):
         super().__post_init__()
         if not self.finetune_lr > 0:
             raise ValueError(f"training.finetune_lr must be > 0, got {self.finetune_lr}")
+        if int(self.finetune_steps) < 0:
+            raise ValueError(f"training.finetune_steps must be >= 0, got {self.finetune_steps}")
 
 
 class OneShotA2VRecipe(Recipe):
