@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     res = Path(args.results)
     judge = SyncScorer.load(res / "syncnet" / args.dataset / "checkpoint.pt")
     sync_d, _ = load_sync_discriminator(res / args.experiment / "pretrained" / "sync_discriminator" / "checkpoint.pt")
-    own = SyncScorer(sync_d.net, _normalizer(sync_d))
+    own = SyncScorer(sync_d.net, sync_d.normalizer)
     cfg = sync_d.net.cfg
     videos = pd.read_csv(res / args.experiment / "videos" / "videos.tsv", sep="\t")
     scores: dict[tuple[str, str], list[dict]] = {}
@@ -63,13 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         share = np.mean([abs(r["offset"]) <= 1 for r in rows])
         print(f"  {kind:9s} by {net:22s}: LSE-D {d:.3f}  LSE-C {c:.3f}  offset within ±1 frame {100 * share:.0f} %")
     return 0
-
-
-def _normalizer(sync_d):
-    from a2v.features.normalizer import FeatureNormalizer
-
-    mean, std = sync_d.mfcc_mean.numpy(), sync_d.mfcc_std.numpy()
-    return FeatureNormalizer(mean, std, np.zeros(256), np.ones(256))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from a2v.features.shard import ShardReader
-from a2v.features.windows import frames_to_tensor
+from a2v.features.windows import frames_to_tensor, resize_frames
 from a2v.models.discriminators import MultiScalePatchGAN
 from a2v.models.syncnet import SyncNet, SyncNetConfig
 from a2v.models.temporal_discriminator import TemporalDiscriminator, TemporalDiscriminatorConfig, sliding_windows
@@ -136,7 +136,7 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
         content = r.read(TRAIN_CLIPS[0], "content")
     import cv2
 
-    real32 = np.stack([cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA) for f in real])
+    real32 = resize_frames(real, 32)
 
     def error(ckpt) -> float:
         nets = recipe.build()
@@ -170,7 +170,7 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     for k, net in nets.items():
         net.load_state_dict(ckpt["networks"][k])
     with ShardReader(s1_shard8) as r:
-        face = cv2.resize(r.read(HELD_OUT_CLIPS[1], "frames", 0), (32, 32), interpolation=cv2.INTER_AREA)
+        face = resize_frames(r.read(HELD_OUT_CLIPS[1], "frames", 0), 32)
     facts = recipe.finetune(nets, ckpt["state"], face, 8, preprocess=pre)
     print(f"one-shot fine-tuning: perceptual {facts['perceptual_before']:.4f} -> {facts['perceptual_after']:.4f}")
     assert facts["perceptual_after"] < facts["perceptual_before"]

@@ -57,6 +57,19 @@ def feature_to_tensor(name: str, array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array, np.float32))
 
 
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """``(..., S, S, 3)`` uint8 frames resized to ``(..., size, size, 3)`` (cv2 area averaging when
+    shrinking, bilinear when growing); returned unchanged when ``S == size``."""
+    if frames.shape[-3] == size and frames.shape[-2] == size:
+        return frames
+    import cv2
+
+    interp = cv2.INTER_AREA if frames.shape[-2] > size else cv2.INTER_LINEAR
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    out = np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in flat])
+    return out.reshape(*frames.shape[:-3], size, size, 3)
+
+
 class ClipWindows(Dataset):
     """Windows of ``length`` consecutive frames of every clip of the given shards.
 
@@ -135,15 +148,7 @@ class ClipWindows(Dataset):
         return int(np.random.default_rng([self.seed, index]).integers(n))
 
     def _frames(self, frames: np.ndarray) -> torch.Tensor:
-        if self.image_size is not None and frames.shape[-2] != self.image_size:
-            import cv2
-
-            shape = frames.shape
-            flat = frames.reshape(-1, *shape[-3:])
-            interp = cv2.INTER_AREA if shape[-2] > self.image_size else cv2.INTER_LINEAR
-            frames = np.stack([cv2.resize(f, (self.image_size, self.image_size), interpolation=interp) for f in flat])
-            frames = frames.reshape(*shape[:-3], self.image_size, self.image_size, 3)
-        return frames_to_tensor(frames)
+        return frames_to_tensor(frames if self.image_size is None else resize_frames(frames, self.image_size))
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         index, draw = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), None)

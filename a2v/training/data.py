@@ -47,7 +47,7 @@ from torch.utils.data import Dataset, Sampler
 
 from a2v.features.normalizer import FeatureNormalizer
 from a2v.features.shard import ShardReader, heatmaps_to_float
-from a2v.features.windows import frames_to_tensor
+from a2v.features.windows import frames_to_tensor, resize_frames
 
 REFERENCES = ("random", "first")
 FRAME_FEATURES = ("flow", "heatmaps", "mfcc", "mel", "f0_bin", "energy_bin")
@@ -125,15 +125,6 @@ def _group_by_shard(clips: Sequence[tuple[str | Path, str]]) -> dict[str, list[s
 
 
 # --------------------------------------------------------------------------------- dataset
-def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    if frames.shape[1] == size and frames.shape[2] == size:
-        return frames
-    interp = cv2.INTER_AREA if frames.shape[1] > size else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
-
-
 def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
     """``(T, 2, s, s)`` pixels → ``(T, 2, size, size)`` pixels (vectors scaled by size / s)."""
     import cv2
@@ -243,7 +234,7 @@ class FrameDataset(Dataset):
     def _load_clip(self, i: int) -> dict[str, np.ndarray]:
         path, clip_id = self.clips[i]
         shard = self._shard(path)
-        out = {"frames": _resize_frames(shard.read(clip_id, "frames"), self.image_size)}
+        out = {"frames": resize_frames(shard.read(clip_id, "frames"), self.image_size)}
         for name in self.features:
             out[name] = self._convert(name, shard.read(clip_id, name))
         return out
@@ -278,7 +269,7 @@ class FrameDataset(Dataset):
             window = shard.read(clip_id, "frames", slice(lo, t + 1))
             ref = shard.read(clip_id, "frames", slice(ref_t, ref_t + 1))
             frames = np.concatenate([window[[i - lo for i in prev_idx + [t]]], ref])
-            frames = _resize_frames(frames, self.image_size)
+            frames = resize_frames(frames, self.image_size)
             feats = {k: self._convert(k, shard.read(clip_id, k, slice(t, t + 1)))[0] for k in self.features}
         img = frames_to_tensor(frames)  # (n_prev + 2, 3, S, S)
         sample = {"reference": img[-1], "target": img[-2]}

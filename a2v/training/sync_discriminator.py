@@ -75,8 +75,7 @@ class SyncDiscriminator(torch.nn.Module):
     def __init__(self, net: SyncNet, normalizer: FeatureNormalizer):
         super().__init__()
         self.net = net.eval().requires_grad_(False)
-        self.register_buffer("mfcc_mean", torch.as_tensor(normalizer.mfcc_mean, dtype=torch.float32))
-        self.register_buffer("mfcc_std", torch.as_tensor(normalizer.mfcc_std, dtype=torch.float32))
+        self.normalizer = normalizer
 
     def train(self, mode: bool = True):  # always eval: batch-norm statistics stay the pretrained ones
         return super().train(False)
@@ -88,8 +87,7 @@ class SyncDiscriminator(torch.nn.Module):
         B = frames.shape[0]
         crops = lower_half(frames.flatten(0, 1).float(), cfg.mouth_width, cfg.mouth_height)
         video = crops.view(B, 5 * 3, cfg.mouth_height, cfg.mouth_width)
-        audio = (mfcc.float() - self.mfcc_mean) / self.mfcc_std
-        return self.net(audio, video)
+        return self.net(self.normalizer.mfcc(mfcc.float()), video)
 
 
 def load_sync_discriminator(path: str | Path, device: torch.device | str = "cpu") -> tuple[SyncDiscriminator, dict]:
