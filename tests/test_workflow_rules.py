@@ -39,7 +39,7 @@ def _rules() -> dict[str, dict[str, str]]:
     """{rule: {directive: its source text}} of the Snakefile and workflow/rules/*.smk."""
     rules = {}
     for path in RULE_FILES:
-        blocks = re.split(r"^(?:local)?rule (\w+):\n", path.read_text(), flags=re.M)
+        blocks = re.split(r"^(?:local)?(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
         for name, body in zip(blocks[1::2], blocks[2::2]):
             body = re.split(r"^\S", body, maxsplit=1, flags=re.M)[0]  # up to the next top-level line
             parts = re.split(r"^    (\w+):", body, flags=re.M)

@@ -95,3 +95,37 @@ def values_figure(losses: dict[str, pd.DataFrame], columns: dict[str, list[str]]
     ax.set_xlabel("step (phases in sequence)")
     ax.legend(fontsize=8, ncol=5)
     return _png(fig)
+
+
+def phoneme_figure(selection: dict) -> bytes:
+    """CRAN Fig. 3 for the experiment: the training clips' phoneme histogram before (a) and after
+    (b) sample selection (CRAN §3.3, Algorithm 1), each with its uniform level and distance.
+
+    Args:
+        selection: the select stage's ``selection.json`` (:func:`a2v.stages.select.selection_summary`):
+            ``phonemes``, ``histogram_before``, ``histogram_after`` (counts), ``support``,
+            ``distance_before``, ``distance_after``, ``n_candidates``, ``n_selected``, ``algorithm1``.
+
+    Returns:
+        PNG bytes. Phonemes of the support only, ordered by their count before selection (most
+        frequent first); the dashed line is the count each would have under the uniform
+        distribution of the same total.
+    """
+    index = {p: i for i, p in enumerate(selection["phonemes"])}
+    shown = sorted(selection["support"], key=lambda p: -selection["histogram_before"][index[p]])
+    panels = [("(a) before", selection["histogram_before"], selection["distance_before"], selection["n_candidates"]),
+              ("(b) after", selection["histogram_after"], selection["distance_after"], selection["n_selected"])]
+    fig, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.28 * len(shown) + 1.5), 5.2), constrained_layout=True)
+    for ax, (label, hist, dist, clips) in zip(axes, panels):
+        counts = np.array([hist[index[p]] for p in shown], dtype=np.int64)
+        ax.bar(np.arange(len(shown)), counts, color="#1f77b4" if label.startswith("(a)") else "#2ca02c")
+        if len(shown) and counts.sum():
+            ax.axhline(counts.sum() / len(shown), color="#d62728", lw=0.9, ls="--", label="uniform, same total")
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_xticks(np.arange(len(shown)), shown, rotation=90, fontsize=7)
+        ax.set_ylabel("occurrences")
+        text = "NA" if dist is None else f"{dist:.4f}"
+        ax.set_title(f"{label} selection: {clips} clips, {int(counts.sum())} phonemes; distance to uniform {text}",
+                     fontsize=9, loc="left")
+    fig.suptitle(f"Training clips' phoneme histogram (CRAN Algorithm 1: {selection['algorithm1']})", fontsize=10)
+    return _png(fig)

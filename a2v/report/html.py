@@ -51,6 +51,8 @@ class Report:
     loss_png: bytes | None = None
     values_png: bytes | None = None
     values_title: str = "Values logged beside the losses"
+    phoneme_png: bytes | None = None
+    """The training clips' phoneme histogram before/after selection (CRAN Fig. 3, Algorithm 1)."""
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     incomparable: dict[str, str] = field(default_factory=dict)
@@ -132,6 +134,9 @@ def render(report: Report) -> str:
     if report.ear_pngs:
         parts.append("<h2>Eye aspect ratio and detected blinks</h2>")
         parts += [f"<p><img alt='{esc(t)}' src='{_data_uri('image/png', png)}'></p>" for t, png in report.ear_pngs]
+    if report.phoneme_png:
+        parts.append("<h2>Training clips: phoneme histogram before and after selection (CRAN Algorithm 1)</h2>")
+        parts.append(f"<p><img alt='phoneme histograms' src='{_data_uri('image/png', report.phoneme_png)}'></p>")
     if report.loss_png:
         parts.append("<h2>Training losses per phase</h2>")
         parts.append(f"<p><img alt='losses' src='{_data_uri('image/png', report.loss_png)}'></p>")

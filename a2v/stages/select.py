@@ -13,17 +13,25 @@ judge trains on them.
 Output ``split.tsv``: dataset, speaker, clip_id, split (train / test / test_unseen / unselected /
 unused), n_frames, and the 39-phoneme histogram of each clip (one column per phoneme). The number
 of clips per split is logged and printed.
+
+Output ``selection.json`` (when asked for; the Snakemake checkpoint ``select`` writes it beside
+``split.tsv``): what Algorithm 1 did, so the report draws CRAN's Fig. 3 (phoneme histogram before
+and after selection) without re-reading shards — see :func:`selection_summary` for its keys. The
+distance to uniform before (all candidate clips) and after (the selected ones) is logged too.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from a2v.features.shard import ShardReader
-from a2v.selection.balance import distance_to_uniform, select_balanced
+from a2v.selection.balance import Selection, distance_to_uniform, select_balanced
 from a2v.selection.phonemes import phoneme_histogram, phoneme_inventory
 from a2v.stages.common import get_logger, write_table
 
@@ -43,13 +51,68 @@ def _rows(shards: list[str | Path]) -> list[dict]:
     return rows
 
 
+SELECTION_SOURCE = "CRAN (Song et al.), §3.3 and supplement Algorithm 1"
+
+
+def selection_summary(rows: list[dict], pool: list[int], train: set[int], status: str, result: Selection | None,
+                      seed: int) -> dict:
+    """The content of ``selection.json``: Algorithm 1's candidates, choice and distances.
+
+    Args:
+        rows: the experiment's clips (``dataset``, ``speaker``, ``clip_id``, ``hist`` (39,) int).
+        pool: indices into ``rows`` of the candidates F_N (the training pool).
+        train: indices into ``rows`` of the clips kept for training (F_n, or the whole pool when
+            Algorithm 1 did not run).
+        status: ``applied``, or why not (disabled / skipped).
+        result: Algorithm 1's result (None unless applied).
+
+    Returns:
+        JSON-ready dict: ``source``, ``algorithm1`` (status), ``phonemes`` (the 39, inventory
+        order), ``histogram_before`` / ``histogram_after`` (phoneme counts, int, over F_N / over
+        the training clips), ``support`` (phonemes U is uniform over: those occurring in F_N),
+        ``distance`` (its definition), ``distance_before`` / ``distance_after`` (float, None
+        without phonemes), ``n_candidates``, ``n_selected``, ``n_min``, ``n_max``, ``k``,
+        ``seed``, ``delta`` (initial δ, None for +inf), ``phoneme_rank`` (R_ph, rarest first),
+        ``draws`` (``[n, distance]`` per iteration), ``selected`` (``[dataset, speaker,
+        clip_id]`` of the training clips; in Algorithm 1's rank order when applied).
+    """
+    inventory = list(phoneme_inventory())
+    before = np.sum([rows[i]["hist"] for i in pool], axis=0)
+    chosen = [pool[i] for i in result.indices] if result is not None else [i for i in pool if i in train]
+    after = np.sum([rows[i]["hist"] for i in chosen], axis=0)
+    support = np.flatnonzero(before > 0)
+    dist = (lambda h: distance_to_uniform(h, support)) if support.size else (lambda h: None)
+    out = {
+        "source": SELECTION_SOURCE, "algorithm1": status, "phonemes": inventory,
+        "histogram_before": [int(x) for x in before], "histogram_after": [int(x) for x in after],
+        "support": [inventory[i] for i in support],
+        "distance": "total variation (half L1) to the uniform distribution over the support (a2v: the paper names no distance)",
+        "distance_before": dist(before), "distance_after": dist(after),
+        "n_candidates": len(pool), "n_selected": len(chosen), "seed": seed,
+        "n_min": None, "n_max": None, "k": None, "delta": None, "phoneme_rank": None, "draws": None,
+        "selected": [[rows[i]["dataset"], rows[i]["speaker"], rows[i]["clip_id"]] for i in chosen],
+    }
+    if result is not None:
+        out.update(n_min=result.n_min, n_max=result.n_max, k=result.k,
+                   delta=None if math.isinf(result.delta) else result.delta,
+                   phoneme_rank=[inventory[i] for i in result.phoneme_rank],
+                   draws=[[m, d] for m, d in result.draws])
+    return out
+
+
+def read_selection(path: str | Path) -> dict:
+    """Read ``selection.json`` (:func:`selection_summary`'s dict)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def run(config: dict, exp: dict, shards: list[str | Path], out_tsv: str | Path, log_file=None,
-        unseen_shards: list[str | Path] | None = None) -> Path:
+        unseen_shards: list[str | Path] | None = None, selection_json: str | Path | None = None) -> Path:
     """Write the experiment's split. Returns the TSV path.
 
     Args:
         shards: the feature shards of the experiment's speakers.
         unseen_shards: the shards of the dataset's ``unseen_speakers`` (split ``test_unseen``).
+        selection_json: where to write ``selection.json`` (:func:`selection_summary`); None: not written.
 
     Raises:
         ValueError: too few clips for the requested test set; a shard of ``unseen_shards`` whose
@@ -78,19 +141,25 @@ def run(config: dict, exp: dict, shards: list[str | Path], out_tsv: str | Path, 
         pool = rest
     unused = set(rest) - set(pool)
     hists = np.stack([rows[i]["hist"] for i in pool])
+    result = None
     if sel["balance"]["enabled"] and not hists.sum() > 0:
+        status = "skipped: no training clip has a transcript (phoneme histograms are empty)"
         log.warning("Algorithm 1 skipped: no training clip has a transcript (phoneme histograms are empty); "
                     "all %d clips are kept", len(pool))
         train = set(pool)
     elif sel["balance"]["enabled"]:
         n_min = max(1, int(round(sel["balance"]["n_min_fraction"] * len(pool))))
         n_max = max(n_min, int(round(sel["balance"]["n_max_fraction"] * len(pool))))
-        chosen, dist = select_balanced(hists, n_min, n_max, sel["balance"]["k"], sel["seed"])
-        train = {pool[i] for i in chosen}
-        support = np.flatnonzero(hists.sum(axis=0) > 0)
-        log.info("Algorithm 1: %d of %d training clips selected; distance to uniform %.4f (all clips %.4f)",
-                 len(train), len(pool), dist, distance_to_uniform(hists.sum(axis=0), support))
+        result = select_balanced(hists, n_min, n_max, sel["balance"]["k"], sel["seed"])
+        status = "applied"
+        train = {pool[i] for i in result.indices}
+        log.info("Algorithm 1 (CRAN §3.3): n = %d of N = %d candidate clips selected (n ~ U(%d, %d), k = %d, seed %d); "
+                 "distance to uniform (total variation over the %d phonemes of the candidates): "
+                 "before %.4f (all N), after %.4f (top n)", result.n, len(pool), n_min, n_max,
+                 result.k, sel["seed"], len(result.support), result.distance_all, result.distance)
+        log.info("Algorithm 1 draws (n: distance): %s", ", ".join(f"{m}: {d:.4f}" for m, d in result.draws))
     else:
+        status = "disabled (select.balance.enabled: false)"
         train = set(pool)
     n_unseen = sel.get("n_test_unseen")
     unseen_test = set(range(len(unseen)))
@@ -111,6 +180,14 @@ def run(config: dict, exp: dict, shards: list[str | Path], out_tsv: str | Path, 
     speakers = {k: sorted(g["speaker"].unique()) for k, g in df.groupby("split")}
     log.info("split: %s; speakers: %s", counts, {k: len(v) for k, v in speakers.items()})
     print(f"{out_tsv}: " + ", ".join(f"{k} {counts[k]} clips ({len(speakers[k])} speakers)" for k in sorted(counts)))
+    if selection_json is not None:
+        summary = selection_summary(rows, pool, train, status, result, sel["seed"])
+        path = Path(selection_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+        log.info("selection: %s (phoneme histograms before/after: %s)", path, status)
     return write_table(df, out_tsv)
 
 
