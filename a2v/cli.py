@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 from a2v.errors import A2VError
 
@@ -86,7 +85,8 @@ def cmd_select(args) -> None:
     config = _config(args)
     # an experiment's split, or the dataset's (top-level select settings; the lip-reader's)
     exp = experiment(config, args.experiment) if args.experiment else {"select": config["select"]}
-    select.run(config, exp, args.shards, args.out, args.log, unseen_shards=args.unseen_shards)
+    select.run(config, exp, args.shards, args.out, args.log, unseen_shards=args.unseen_shards,
+               selection_json=args.selection_out)
 
 
 def cmd_train_judge(args) -> None:
@@ -135,7 +135,15 @@ def cmd_report(args) -> None:
 
     config = _config(args)
     report.run(config, experiment(config, args.experiment), args.metrics, args.per_clip, args.ear, args.videos, args.shards,
-               args.checkpoints, args.out, args.lipreader, args.syncnet, args.n_videos, args.log)
+               args.checkpoints, args.out, args.lipreader, args.syncnet, args.n_videos, args.log, args.selection)
+
+
+def cmd_compare(args) -> None:
+    from a2v.stages import compare
+
+    config = _config(args)
+    compare.run(config, args.experiments, args.metrics, args.shards, args.out_csv, args.out_html,
+                int(config.get("comparison", {}).get("n_videos", 3)), args.log)
 
 
 def cmd_generate(args) -> None:
@@ -201,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--unseen-shards", nargs="*", default=[], help="the unseen speakers' shards: split test_unseen")
     p.add_argument("--out", required=True, help="split.tsv")
+    p.add_argument("--selection-out", help="selection.json: phoneme histograms before/after Algorithm 1 and distances")
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("train", help="train one curriculum phase")
@@ -266,8 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lipreader")
     p.add_argument("--syncnet")
     p.add_argument("--n-videos", type=int, default=3)
+    p.add_argument("--selection", help="the select stage's selection.json (phoneme histograms before/after)")
     p.add_argument("--out", required=True, help="report.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="results/model_comparison.csv/.html: experiments of one dataset in one table and page")
+    _add_common(p)
+    p.add_argument("--experiments", nargs="+", required=True)
+    p.add_argument("--metrics", nargs="+", required=True, help="each experiment's metrics.csv, in --experiments order")
+    p.add_argument("--shards", nargs="+", required=True, help="the dataset's feature shards with the test clips")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-html", required=True)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("generate", help="one face image + speech audio -> talking-head mp4")
     p.add_argument("--image", required=True, help="face photo (jpg/png)")

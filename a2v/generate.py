@@ -82,6 +82,10 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
         encoder = load_content_encoder(pre["content_encoder"], dev)
         feats["content"] = content_features(wave, cfg.sample_rate, cfg.fps, encoder, n_frames=n_frames,
                                             pad_to_30s=bool(pre.get("content_pad_to_30s", True)))
+    if "content_mel" in model.feature_keys:  # the log-mel a content encoder inside the model reads
+        from a2v.audio.content import clip_log_mel
+
+        feats["content_mel"] = clip_log_mel(wave, cfg.sample_rate, cfg.fps, 0, n_frames)
     if finetune_steps is None:
         finetune_steps = int(getattr(model.recipe.training, "finetune_steps", 0))
     if finetune_steps > 0:

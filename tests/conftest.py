@@ -69,7 +69,7 @@ def s1_shard(tmp_path_factory) -> Path:
 
     corpus = make_corpus(tmp_path_factory.mktemp("corpus"), {"s1": list(SHARD_CLIPS)})
     out = tmp_path_factory.mktemp("results")
-    return build_shards(demo_config(corpus, out, 64), "grid", out)["s1"]
+    return build_shards(demo_config(corpus, out, 64, content_mel=True), "grid", out)["s1"]
 
 
 TRAIN_CLIPS = ["bgbn8n", "lgbgzp", "pbai5s", "lgbm3s", "swbc3a", "sbit3s"]
@@ -79,12 +79,13 @@ HELD_OUT_CLIPS = ["pwbd8p", "lriy2p"]
 @pytest.fixture(scope="session")
 def s1_shard8(tmp_path_factory) -> Path:
     """A real feature shard of eight s1 clips at 64×64 (TRAIN_CLIPS + HELD_OUT_CLIPS), made by the
-    pipeline's own stages: the training tests of the judges and the pretrained networks share it."""
+    pipeline's own stages, with the optional clip-level ``content_mel``: the training tests of the
+    judges, the pretrained networks and the models share it."""
     from a2v.stages.preprocess import build_shards
 
     corpus = make_corpus(tmp_path_factory.mktemp("corpus8"), {"s1": TRAIN_CLIPS + HELD_OUT_CLIPS})
     out = tmp_path_factory.mktemp("results8")
-    return build_shards(demo_config(corpus, out, 64), "grid", out)["s1"]
+    return build_shards(demo_config(corpus, out, 64, content_mel=True), "grid", out)["s1"]
 
 
 @pytest.fixture

@@ -73,7 +73,9 @@ def test_paper_experiments_are_in_config(repo):
 # OneShotA2V Table 4 (GRID): the base model, + contrastive + temporal adversarial, + blink
 ONESHOT = {"oneshota2v_base_grid": (["frame"], ()),
            "oneshota2v_cl_tal_grid": (["frame", "sync"], ("sync_discriminator",)),
-           "oneshota2v_grid": (["frame", "sync", "blink"], ("sync_discriminator", "eye_landmarks"))}
+           "oneshota2v_grid": (["frame", "sync", "blink"], ("sync_discriminator", "eye_landmarks")),
+           # and the full curriculum with Whisper's encoder fine-tuned inside the model (§3.1.1)
+           "oneshota2v_whisper_ft_grid": (["frame", "sync", "blink"], ("sync_discriminator", "eye_landmarks"))}
 
 
 def test_oneshota2v_ablations_are_in_config(repo):
@@ -88,6 +90,7 @@ def test_oneshota2v_ablations_are_in_config(repo):
             r = make_recipe(e["model_type"], e["model"], e["training"], e["phases"], e["pretrained"])
             assert [p.name for p in r.phases] == phase_names and r.image_size == size, name
             assert r.needed_pretrained() == pretrained, name
+            assert r.model.content.kind == ("whisper" if "whisper" in name else "precomputed"), name
             assert r.phases[-1].options["lr_decay"] == 1.0, name  # §6.1: the lr decays to 0 at the end
             last = r.phases[-1].active()
             assert ("sync" in last and "temporal_adv" in last) == ("sync" in phase_names), name

@@ -190,8 +190,81 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     assert abs(len(read_frames(out)) - 75) <= 1 and probe_video(out).has_audio
     assert lines and lines[0].startswith("one-shot fine-tuning: 5 steps")
 
+    # generate-test: an unseen speaker's clip is also generated after one-shot fine-tuning on its
+    # reference frame (variant "oneshot"), and the weights are restored before the next clip
+    import pandas as pd
+
+    from a2v.stages import generate_test
+
+    split = tmp_path / "split.tsv"
+    pd.DataFrame([{"dataset": "grid", "speaker": "s1", "clip_id": HELD_OUT_CLIPS[1], "split": "test_unseen"},
+                  {"dataset": "grid", "speaker": "s1", "clip_id": HELD_OUT_CLIPS[0], "split": "test"}]).to_csv(split, sep="\t", index=False)
+    listing = pd.read_csv(generate_test.run({}, init, split, [s1_shard8], tmp_path / "videos", device="cpu"), sep="\t",
+                          dtype={"clip_id": str}).fillna("")
+    assert listing[["clip_id", "variant"]].values.tolist() == [[HELD_OUT_CLIPS[1], ""], [HELD_OUT_CLIPS[1], "oneshot"], [HELD_OUT_CLIPS[0], ""]]
+    plain, tuned, after = (read_frames(f).astype(np.float32) for f in listing["frames"])
+    print(f"one-shot variant differs from the plain video by {np.abs(tuned - plain).mean():.2f} (0-255)")
+    assert np.abs(tuned - plain).mean() > 0.1
+    seen = tmp_path / "seen.tsv"
+    pd.read_csv(split, sep="\t").iloc[1:].to_csv(seen, sep="\t", index=False)
+    again = generate_test.run({}, init, seen, [s1_shard8], tmp_path / "videos2", device="cpu")
+    fresh = read_frames(pd.read_csv(again, sep="\t", dtype={"clip_id": str}).iloc[0]["frames"]).astype(np.float32)
+    assert np.array_equal(after, fresh)  # the seen clip after a fine-tuned one = from the trained weights
+
 
 def _unseen_clip():
     from conftest import GRID_SAMPLE
 
     return sorted((GRID_SAMPLE / "s2").glob("*.mpg"))[0]
+
+
+def test_whisper_encoder_inside_the_model_fine_tuned_or_frozen(s1_shard8, tmp_path, one_thread):
+    """``model.content.kind: whisper``: Whisper tiny.en's encoder runs inside the model on the shard's
+    ``content_mel`` (a segment of the window's span + 1 s each side). Each frame's 200 ms lands on
+    the encoder frames of its own time (closer to the 30-s-padded ``content`` of the same frame than
+    to a 100-ms shift); ``finetune: true`` trains the encoder with the generator, ``false`` leaves it
+    as loaded; the checkpoint generates any number of frames from an unseen speaker's log-mel."""
+    from a2v.audio.content import clip_log_mel
+    from a2v.features.windows import ClipWindows
+    from a2v.inference import load_generator
+    from a2v.io.audio import load_audio
+
+    windows = ClipWindows([s1_shard8], 5, 1, ("content_mel", "content"), clip_ids=[TRAIN_CLIPS[0]])
+    sample = windows[30]
+    assert sample["content_mel"].shape == (20 + 2 * 100, 80)  # 5 frames at 25 fps = 20 rows, + 1 s each side
+    assert sample["content_index"].tolist() == [46, 48, 50, 52, 54]  # 1 s of context = 50 encoder frames
+    model = {**SMALL_MODEL, "content": {"kind": "whisper", "hidden": 16, "out_dim": 32, "finetune": True}}
+    recipe = make_recipe("oneshota2v", model, {"batch_size": 2}, [{"name": "a", "steps": 1}])
+    encoder = recipe.build()["content"].encoder
+    with torch.no_grad():
+        feats = encoder(sample["content_mel"][None].transpose(1, 2))[0].numpy()  # (110, 384)
+
+    def cosine(shift: int) -> float:
+        got = np.stack([feats[i + shift:i + shift + 10] for i in sample["content_index"].tolist()])
+        ref = sample["content"].numpy()
+        return float(np.mean(np.sum(got * ref, -1) / np.linalg.norm(got, axis=-1) / np.linalg.norm(ref, axis=-1)))
+
+    aligned, early, late = cosine(0), cosine(-5), cosine(5)
+    print(f"cosine to the padded encoder's frames: aligned {aligned:.3f}, 100 ms early {early:.3f}, late {late:.3f}")
+    assert aligned > max(early, late) + 0.05
+
+    clip = [(str(s1_shard8), TRAIN_CLIPS[0])]
+    phases = [{"name": "a", "steps": 6, "discriminators": ["frame"], "losses": {"adv": 0.1, "fm": 1.0, "perceptual": 0.0, "l1_lower": 10.0}}]
+    loaded = {k: v.clone() for k, v in encoder.state_dict().items()}
+    moved = {}
+    for finetune in (True, False):
+        cfg = {"model_type": "oneshota2v", "model": {**model, "content": {**model["content"], "finetune": finetune}},
+               "phases": phases, "preprocess": {"sample_rate": 16000, "fps": 25.0},
+               "training": {"batch_size": 2, "lr": 2e-3, "log_every": 2, "checkpoint_every": 1000}}
+        path = train_phase(cfg, [str(s1_shard8)], clip, 0, tmp_path / f"ft{finetune}", None, log=lambda m: None)
+        weights = load_checkpoint(path)["networks"]["content"]
+        moved[finetune] = max(float((weights[f"encoder.{k}"] - v).abs().max()) for k, v in loaded.items())
+    print(f"largest change of an encoder weight: fine-tuned {moved[True]:.2e}, frozen {moved[False]:.2e}")
+    assert moved[True] > 1e-4 and moved[False] == 0.0
+
+    gen = load_generator(tmp_path / "ftTrue" / "checkpoint.pt")
+    mel = clip_log_mel(load_audio(_unseen_clip(), 16000), 16000, 25.0, 0, 73)
+    with ShardReader(s1_shard8) as r:
+        face = resize_frames(r.read(HELD_OUT_CLIPS[1], "frames", 0), 32)
+    video = gen.generate(face, {"content_mel": mel})
+    assert video.shape == (73, 32, 32, 3) and video.std() > 1

@@ -35,7 +35,7 @@ import pytest
 
 from a2v.config import load_config
 from a2v.errors import ShardSchemaError
-from a2v.features.shard import DATASETS, SCHEMA_VERSION, ShardReader
+from a2v.features.shard import CLIP_LEVEL, DATASETS, SCHEMA_VERSION, ShardReader
 from a2v.io.audio import load_audio
 from a2v.io.ffmpeg_bin import ffmpeg_exe
 from a2v.io.video import read_frames, write_video
@@ -177,7 +177,8 @@ def test_shard_follows_schema(pipeline):
         assert t == 75
         for name, (dtype, _) in DATASETS.items():
             arr = shard.read("bgbn8n", name)
-            assert arr.dtype == np.dtype(dtype) and len(arr) == t, name
+            assert arr.dtype == np.dtype(dtype) and (name in CLIP_LEVEL or len(arr) == t), name
+        assert shard.read("bgbn8n", "content_mel").shape == (4 * t, 80)  # 100 rows/s at 25 fps
         assert shard.read("bgbn8n", "frames").shape == (75, 64, 64, 3)
         assert shard.read("bgbn8n", "flow").shape == (75, 2, 64, 64)
         assert shard.read("bgbn8n", "heatmaps").shape == (75, 15, 96, 96)

@@ -337,3 +337,74 @@ def test_evaluate_scores_the_other_clips_when_one_fails(tiny_run, tmp_path):
     assert skipped["clip_id"].tolist() == [bad.clip_id] and str(corrupt.name) in skipped["cause"].iloc[0]
     per_clip = pd.read_csv(tmp_path / "out" / "metrics" / "per_clip.csv", dtype={"clip_id": str})
     assert set(per_clip["clip_id"]) == {good.clip_id}
+
+
+def test_evaluate_scores_one_shot_videos_into_rows_of_their_own(tiny_run, tmp_path):
+    """A ``variant: oneshot`` video of an unseen speaker's clip (generate_test makes one when the model
+    fine-tunes to a face) is scored into the row ``a2v:<exp> one-shot (unseen)`` beside the plain one;
+    here both are the real clip written through the generated-video path (known answer: SSIM ≥ 0.98)."""
+    from a2v.config import experiment, load_config
+    from a2v.features.shard import ShardReader
+    from a2v.stages import evaluate
+    from a2v.stages.generate_test import clip_audio, deliver_clip
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    split = pd.read_csv(res / "man_grid" / "split.tsv", sep="\t", dtype={"clip_id": str})
+    split = split[split.split == "test_unseen"].head(1)
+    split.to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    row = split.iloc[0]
+    shard = res / "features" / "grid" / f"{row.speaker}.h5"
+    rows = []
+    with ShardReader(shard) as reader:
+        real = reader.read(row.clip_id, "frames")
+        attrs = reader.clip_attrs(row.clip_id)
+        audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(real), 25.0, 16000)
+        for variant in ("", "oneshot"):
+            mp4, mkv = deliver_clip(tmp_path / "videos" / f"{row.speaker}_{row.clip_id}{'.' + variant if variant else ''}.mp4",
+                                    real, 25.0, audio, 16000)
+            rows.append({"dataset": "grid", "speaker": row.speaker, "clip_id": row.clip_id, "split": "test_unseen",
+                         "variant": variant, "video": str(mp4), "frames": str(mkv), "n_frames": len(real), "seconds": len(real) / 25})
+    pd.DataFrame(rows).to_csv(tmp_path / "videos" / "videos.tsv", sep="\t", index=False)
+    metrics = evaluate.run(config, experiment(config, "man_grid"), tmp_path / "split.tsv", [shard], tmp_path / "videos", tmp_path / "out")
+    table = pd.read_csv(metrics).set_index("method")
+    assert {"a2v:man_grid (unseen)", "a2v:man_grid one-shot (unseen)", "static baseline (unseen)"} <= set(table.index)
+    tuned = table.loc["a2v:man_grid one-shot (unseen)"]
+    assert tuned["n_clips"] == 1 and tuned["SSIM"] >= 0.98
+
+
+def test_model_comparison_one_table_same_clips(tiny_run, tmp_path):
+    """rule model_comparison's stage: experiments' model rows in one table with one copy of the static
+    baseline and real rows, and a page of the same clips side by side; it refuses experiments
+    whose shared rows disagree (not one scoring path) or whose test clips differ."""
+    import shutil
+
+    from a2v.config import load_config
+    from a2v.stages import compare
+
+    res = tiny_run["out"]
+    config = load_config([Path(__file__).resolve().parents[1] / "config" / "config.yaml", tiny_run["cfg"]])
+    for name in ("exp_a", "exp_b"):  # two experiments scored on the same clips (here: the same run twice)
+        shutil.copytree(res / "man_grid", tmp_path / name, ignore=shutil.ignore_patterns("phase*"))
+        for f in ("metrics.csv", "metrics/per_clip.csv"):
+            t = pd.read_csv(tmp_path / name / f)
+            t["method"] = t["method"].str.replace("a2v:man_grid", f"a2v:{name}")
+            t.to_csv(tmp_path / name / f, index=False)
+    shards = sorted(map(str, (res / "features" / "grid").glob("*.h5")))
+    args = dict(config=config, experiments=["exp_a", "exp_b"], metrics=[tmp_path / "exp_a" / "metrics.csv", tmp_path / "exp_b" / "metrics.csv"],
+                shards=shards, out_csv=tmp_path / "model_comparison.csv", out_html=tmp_path / "model_comparison.html")
+    table = pd.read_csv(compare.run(**args))
+    methods = table["method"].tolist()
+    assert methods[:2] == ["a2v:exp_a", "a2v:exp_b"] and methods.count("static baseline") == 1 and methods.count("real") == 1
+    assert methods.index("a2v:exp_a (unseen)") > methods.index("real") and set(table["experiment"].fillna("")) == {"exp_a", "exp_b", ""}
+    page = (tmp_path / "model_comparison.html").read_text()
+    assert "real | exp_a | exp_b | static" in page and page.count("<video") >= 2
+    per_clip = pd.read_csv(tmp_path / "exp_b" / "metrics" / "per_clip.csv")
+    per_clip.loc[per_clip.method == "static baseline", "SSIM"] += 0.01
+    per_clip.to_csv(tmp_path / "exp_b" / "metrics" / "per_clip.csv", index=False)
+    with pytest.raises(ValueError, match="not one scoring path"):
+        compare.run(**args)
+    per_clip = per_clip[per_clip.method != "real (unseen)"]
+    per_clip.to_csv(tmp_path / "exp_b" / "metrics" / "per_clip.csv", index=False)
+    with pytest.raises(ValueError, match="different test clips"):
+        compare.run(**args)

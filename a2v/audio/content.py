@@ -572,3 +572,95 @@ def content_features(audio: np.ndarray, sr: int, fps: float, encoder: WhisperEnc
     first = np.ceil((centres - window_s / 2) * FRAME_RATE_HZ - 1e-6).astype(np.int64)
     idx = np.clip(first[:, None] + np.arange(width)[None, :], 0, len(feats) - 1)
     return np.ascontiguousarray(feats[idx], dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Log-mel input for an encoder trained with the generator
+# ----------------------------------------------------------------------------------------------
+
+MEL_RATE_HZ = SAMPLE_RATE / HOP_LENGTH
+"""Whisper log-mel frames per second (100)."""
+
+
+def clip_log_mel(audio: np.ndarray, sr: int, fps: float, first_frame: int = 0, n_frames: int | None = None) -> np.ndarray:
+    """Whisper's log-mel of a clip's audio, cut to its video frames: the input of an encoder that is
+    fine-tuned with the generator (``model.content.kind: whisper``; shard dataset ``content_mel``).
+
+    The log-mel (:func:`log_mel_spectrogram`, one ``max - 8`` clamp over the whole audio, no 30-s
+    padding) is taken over all of ``audio`` and then cut to the mel frames of video frames
+    ``[first_frame, first_frame + n_frames)``: mel row ``r`` of the result is centred on
+    ``first_frame / fps + r / 100`` s of the audio.
+
+    Args:
+        audio: ``(N,)`` float32 mono in [-1, 1] (the whole source clip).
+        sr: its rate in Hz (resampled to 16 kHz with librosa when different).
+        fps: video frames per second.
+        first_frame, n_frames: the clip's frames in the source video (``n_frames`` None: all).
+
+    Returns:
+        ``(ceil(n_frames * 100 / fps), 80)`` float16 (rows past the audio's end hold the floor
+        value, i.e. what silence gives).
+
+    Raises:
+        ValueError: non-positive rates, audio not one-dimensional or too short for one STFT frame.
+    """
+    if sr <= 0 or fps <= 0:
+        raise ValueError(f"sr and fps must be positive, got {sr}, {fps}")
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono (N,), got shape {audio.shape}")
+    if sr != SAMPLE_RATE:
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
+    mel = log_mel_spectrogram(audio).numpy().T  # (N // 160, 80)
+    if n_frames is None:
+        n_frames = int(round(len(audio) / SAMPLE_RATE * fps)) - first_frame
+    start = int(round(first_frame * MEL_RATE_HZ / fps))
+    rows = int(math.ceil(n_frames * MEL_RATE_HZ / fps))
+    idx = np.arange(start, start + rows)
+    out = np.where((idx < len(mel))[:, None], mel[np.clip(idx, 0, len(mel) - 1)], mel.min())
+    return out.astype(np.float16)
+
+
+def mel_segment(mel: np.ndarray, start_frame: int, n_frames: int, fps: float, context_s: float,
+                window_s: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """The log-mel a fine-tuned encoder reads for ``n_frames`` consecutive video frames, with
+    ``context_s`` seconds of audio context on each side, and where each frame's window starts in
+    the encoder's output.
+
+    **a2v:** the encoder sees a fixed-length segment around the frames it serves (the frames' own
+    span plus ``context_s`` each side) in training and in generation alike, so that its input never
+    depends on the clip's length (Whisper's 30-s padding would cost 1500 positions per sample);
+    rows outside the clip hold the clip's floor value (silence).
+
+    Args:
+        mel: ``(R, 80)`` log-mel of a clip, row ``r`` centred on ``r / 100`` s after the clip's
+            frame 0 starts (:func:`clip_log_mel`).
+        start_frame: the first video frame served (0-based in the clip).
+        n_frames: frames served, ``L``.
+        fps: video frames per second.
+        context_s: seconds of context each side.
+        window_s: seconds of encoder frames per video frame (OneShotA2V §3.1: 200 ms).
+
+    Returns:
+        ``segment (M, 80)`` float32 with ``M = ceil(L * 100 / fps) + 2 * round(context_s * 100)``
+        (even), and ``index (L,)`` int64: encoder frame (50 Hz, frame ``k`` centred on ``0.02 k``
+        s after the segment starts) where frame ``t``'s ``round(window_s * 50)`` frames begin,
+        clipped to the encoder's output.
+
+    Raises:
+        ValueError: ``n_frames < 1``, negative context, empty ``mel``.
+    """
+    if n_frames < 1 or context_s < 0 or len(mel) == 0:
+        raise ValueError(f"need n_frames >= 1, context_s >= 0 and a non-empty mel, got {n_frames}, {context_s}, {len(mel)}")
+    ctx = int(round(context_s * MEL_RATE_HZ))
+    rows = int(math.ceil(n_frames * MEL_RATE_HZ / fps)) + 2 * ctx
+    rows += rows % 2
+    first = int(round(start_frame * MEL_RATE_HZ / fps)) - ctx
+    idx = np.arange(first, first + rows)
+    inside = (idx >= 0) & (idx < len(mel))
+    mel = np.asarray(mel, np.float32)
+    segment = np.where(inside[:, None], mel[np.clip(idx, 0, len(mel) - 1)], mel.min())
+    width = int(round(window_s * FRAME_RATE_HZ))
+    centres = (start_frame + np.arange(n_frames) + 0.5) / fps - first / MEL_RATE_HZ  # seconds after the segment starts
+    index = np.ceil((centres - window_s / 2) * FRAME_RATE_HZ - 1e-6).astype(np.int64)
+    return segment.astype(np.float32), np.clip(index, 0, rows // 2 - width)

@@ -1,7 +1,8 @@
 """The HDF5 feature shard: one file per (dataset, speaker), one group per clip.
 
 Schema version 3 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps as uint8; 3 added
-the optional ``content`` features and the root attribute ``content_encoder``). Root attributes: ``schema_version``, ``a2v_version``,
+the optional ``content`` features and the root attribute ``content_encoder``; the optional
+clip-level ``content_mel`` came later within version 3, readers that do not ask for it are unaffected). Root attributes: ``schema_version``, ``a2v_version``,
 ``dataset``, ``speaker``, ``fps`` (frames/s), ``sample_rate`` (Hz), ``crop_size`` (pixels).
 Group ``clips/<clip_id>`` holds the datasets in :data:`DATASETS` (T = frames of the clip kept
 after the head-pose filter) and the attributes ``words`` (JSON list), ``phonemes`` (JSON list,
@@ -52,6 +53,8 @@ DATASETS: dict[str, tuple[str, str]] = {
     "mfcc_cran": ("float32", "(T, 35, 12) CRAN: MFCC c1-c12 x 35 sub-frames over 350 ms centred on the frame"),
     "mel": ("float32", "(T, 256) log-mel power in dB, 200 ms window centred on the frame"),
     "content": ("float16", "(T, 10, 384) speech-content features (preprocess.content_encoder; absent when null): encoder frames of the 200 ms centred on the frame"),
+    "content_mel": ("float16", "(ceil(T * 100 / fps), 80) the clip's Whisper log-mel, 100 rows/s from frame 0's start "
+                    "(preprocess.content_mel; absent when false): a clip-level array, not one row per frame"),
     "f0": ("float32", "(T,) F0 in Hz (0 = unvoiced)"),
     "f0_bin": ("uint8", "(T,) F0 quantised to 256 bins"),
     "energy": ("float32", "(T,) L2 norm of the STFT magnitude"),
@@ -59,6 +62,9 @@ DATASETS: dict[str, tuple[str, str]] = {
     "flow": ("float16", "(T, 2, S, S) Farneback flow frame t-1 -> t, pixels"),
     "heatmaps": ("uint8", "(T, 15, 96, 96) keypoint heatmaps, value in units of 1/255 (see heatmaps_to_float)"),
 }
+
+CLIP_LEVEL = frozenset({"content_mel"})
+"""Datasets whose first axis is not the clip's frames (stored in one chunk, read whole)."""
 
 STORAGE: dict[str, dict[str, Any]] = {name: {"compression": "gzip", "compression_opts": 4, "shuffle": True} for name in DATASETS}
 """h5py ``create_dataset`` filter settings per dataset (chunks are one frame)."""
@@ -73,7 +79,9 @@ def storage_kwargs(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
         shape: the dataset's full shape ``(T, ...)``.
     """
     kwargs = dict(STORAGE[name], track_times=False)
-    if len(shape) > 1:
+    if name in CLIP_LEVEL:
+        kwargs["chunks"] = tuple(max(1, int(v)) for v in shape)
+    elif len(shape) > 1:
         kwargs["chunks"] = (1,) + tuple(shape[1:])
     else:
         kwargs.pop("shuffle")
@@ -155,11 +163,12 @@ class ShardWriter:
                 A source with other storage settings is read and rewritten.
 
         Raises:
-            ValueError: a dataset name outside the schema, a wrong dtype, or unequal lengths.
+            ValueError: a dataset name outside the schema, a wrong dtype, or unequal lengths (of
+                the per-frame datasets; :data:`CLIP_LEVEL` ones have their own).
         """
         assert self._h5 is not None, "use ShardWriter as a context manager"
         copy_from = copy_from or {}
-        lengths = {name: len(arr) for name, arr in arrays.items()} | {name: d.shape[0] for name, d in copy_from.items()}
+        lengths = {name: len(arr) for name, arr in arrays.items() if name not in CLIP_LEVEL} | {name: d.shape[0] for name, d in copy_from.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"clip {clip_id}: datasets differ in length {lengths}")
         for name in list(arrays) + list(copy_from):

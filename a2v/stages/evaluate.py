@@ -77,6 +77,8 @@ EVALUATE_VERSION = 2
 """Bumped when a metric's computation changes: per-clip results of another version are rescored."""
 UNSEEN = " (unseen)"
 """Suffix of the rows scored on the ``test_unseen`` split."""
+ONESHOT = " one-shot"
+"""Added to the model's name for its videos made after one-shot fine-tuning (``variant`` ``oneshot``)."""
 
 
 def measure_landmarks(frames: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -246,7 +248,9 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             reader = readers.get((row.dataset, row.speaker))
             if reader is None:
                 raise LookupError(f"no feature shard of speaker {row.speaker} given")
-            hit = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
+            hits = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
+            variant = hits["variant"].fillna("").astype(str) if "variant" in hits.columns else pd.Series("", index=hits.index)
+            hit, oneshot = hits[variant == ""], hits[variant == "oneshot"]
             if hit.empty:
                 raise LookupError(f"no generated video listed in {videos / 'videos.tsv'}")
             if "frames" not in hit.columns or pd.isna(hit.iloc[0]["frames"]):
@@ -254,8 +258,12 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             frames_file = Path(hit.iloc[0]["frames"])
             if not frames_file.is_file():
                 raise FileNotFoundError(f"{frames_file}: the generated clip's lossless frames are missing")
+            oneshot_file = Path(oneshot.iloc[0]["frames"]) if len(oneshot) else None
+            if oneshot_file is not None and not oneshot_file.is_file():
+                raise FileNotFoundError(f"{oneshot_file}: the one-shot clip's lossless frames are missing")
             shard_stat = Path(reader.path).stat()
             key = {"version": EVALUATE_VERSION, "experiment": exp["name"], "frames_sha256": file_sha256(frames_file),
+                   "oneshot_sha256": file_sha256(oneshot_file) if oneshot_file else None,
                    "video": str(hit.iloc[0]["video"]), "shard": [shard_stat.st_size, shard_stat.st_mtime_ns],
                    **judges_id, **settings}
             done = _read_json(cache)
@@ -264,7 +272,8 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             else:
                 done = {"key": key, **_score_clip(row, reader, frames_file, Path(hit.iloc[0]["video"]), exp["name"], ev,
                                                   reader_lips if (row.speaker, row.clip_id) not in seen["WER"] else None,
-                                                  scorer if (row.speaker, row.clip_id) not in seen["LSE"] else None, log)}
+                                                  scorer if (row.speaker, row.clip_id) not in seen["LSE"] else None, log,
+                                                  oneshot_file)}
                 for judge, present, key_ in (("lip-reader", reader_lips, "WER"), ("SyncNet", scorer, "LSE")):
                     if present is not None and (row.speaker, row.clip_id) in seen[key_]:
                         log.warning("%s/%s: the %s was trained on this clip; left out of its metrics", row.speaker, row.clip_id, judge)
@@ -303,10 +312,13 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
     return path
 
 
-def _score_clip(row, reader, frames_file: Path, video: Path, exp_name: str, ev: dict, reader_lips, scorer, log) -> dict:
+def _score_clip(row, reader, frames_file: Path, video: Path, exp_name: str, ev: dict, reader_lips, scorer, log,
+                oneshot_file: Path | None = None) -> dict:
     """Every row of one test clip: ``{"rows": [...], "ears": [...], "delivery": {...}}``.
 
     ``reader_lips`` / ``scorer``: the judges to use on this clip (``None``: not used on it).
+    ``oneshot_file``: the lossless frames made after one-shot fine-tuning (scored as the model's
+    ``… one-shot`` row), or ``None``.
     """
     fps = float(reader.attrs["fps"])
     real = reader.read(row.clip_id, "frames")
@@ -332,6 +344,11 @@ def _score_clip(row, reader, frames_file: Path, video: Path, exp_name: str, ev: 
         # the baseline's frames are all the reference frame: measure it once
         "static baseline": (static, np.repeat(real_lm[:1], n, axis=0), np.repeat(real_emb[:1], n, axis=0)),
     }
+    if oneshot_file is not None:
+        tuned = read_frames(oneshot_file, fps=fps)[:n, : real.shape[1], : real.shape[2]]
+        if len(tuned) < n:
+            raise ValueError(f"{oneshot_file}: {len(tuned)} frames, the real clip has {n}")
+        candidates["a2v:" + exp_name + ONESHOT] = (tuned, measure_landmarks(tuned, box), identity_embeddings(tuned, face_box))
     sentence = clip_sentence(reader.clip_attrs(row.clip_id)["words"])
 
     def judged(frames: np.ndarray) -> dict:

@@ -43,7 +43,8 @@ def clip_features(crops: np.ndarray, landmarks: np.ndarray, audio: np.ndarray, f
         pre: the ``preprocess`` config section.
 
     Returns:
-        every dataset of :data:`a2v.features.shard.DATASETS` except ``frames`` and ``pose``.
+        every dataset of :data:`a2v.features.shard.DATASETS` except ``frames``, ``pose`` and the
+        optional ``content`` / ``content_mel``.
     """
     t = len(crops)
     feats = audio_features(audio, n_source_frames, audio_config(pre))
@@ -112,6 +113,11 @@ def run(config: dict, dataset: str, speaker: str, index: str | Path, extract_h5:
                 if encoder is not None:
                     arrays["content"] = clip_content(encoder, ext[clip_id]["audio"][:], int(grp.attrs["first_frame"]),
                                                      len(arrays["pose"]), int(grp.attrs["n_source_frames"]), pre)
+                if pre.get("content_mel"):
+                    from a2v.audio.content import clip_log_mel
+
+                    arrays["content_mel"] = clip_log_mel(ext[clip_id]["audio"][:], int(pre["sample_rate"]), float(pre["fps"]),
+                                                         int(grp.attrs["first_frame"]), len(arrays["pose"]))
             except (A2VError, ValueError) as exc:
                 log.warning("skip %s/%s: %s", speaker, clip_id, exc)
                 outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)

@@ -11,15 +11,27 @@ crops), so that one path serves every row; H.264's 4:2:0 chroma alone costs a re
 about 0.04 SSIM, as much as the gaps between methods. What the delivered mp4 costs on top is
 measured separately (evaluate's ``metrics/delivery.csv``).
 
+**a2v:** a model whose ``image_size`` differs from the shard's crop size gets the reference
+resized to its size (area / bilinear, :func:`a2v.features.windows.resize_frames`) and its frames
+resized back to the crop size, so that every model is scored on the same crops at one resolution.
+
+One-shot variant: when the checkpoint's model fine-tunes to a new face (its
+``training.finetune_steps`` > 0, e.g. OneShotA2V §5), every ``test_unseen`` clip is generated a
+second time, ``<speaker>_<clip_id>.oneshot.mp4`` / ``.mkv``, by a copy of the model fine-tuned on
+that clip's reference frame alone (:meth:`a2v.inference.Generator.finetune`; the weights are
+restored before the next clip). ``videos.tsv`` lists it with ``variant`` ``oneshot`` (plain
+videos: empty); the evaluate stage scores it into rows ``… one-shot (unseen)``.
+
 Resumable: beside each video a ``<video>.json`` records the checkpoint it was generated from (its
 SHA-256) and its frame count, written after both files. A rerun (e.g. after one clip failed)
 keeps every clip whose record matches the same checkpoint and regenerates the rest; a new
 checkpoint regenerates all. Listed in ``<out_dir>/videos.tsv`` (columns dataset, speaker, clip_id,
-split, video, frames, n_frames, seconds).
+split, variant, video, frames, n_frames, seconds).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -30,6 +42,7 @@ import pandas as pd
 
 from a2v.device import resolve_device
 from a2v.features.shard import open_shards
+from a2v.features.windows import resize_frames
 from a2v.inference import load_generator
 from a2v.io.audio import load_audio
 from a2v.io.video import write_video
@@ -115,27 +128,40 @@ def run(config: dict, checkpoint: str | Path, split: str | Path, shards: list[st
     tests = tests[tests["split"].isin(TEST_SPLITS)]
     readers = open_shards(shards)
     rows = []
+    oneshot_steps = int(getattr(model.recipe.training, "finetune_steps", 0) or 0)
+    if oneshot_steps > 0 and (tests["split"] == "test_unseen").any():
+        log.info("unseen speakers' clips are also generated after %d one-shot fine-tuning steps on their reference frame", oneshot_steps)
     for row in progress(list(tests.itertuples(index=False)), "generate"):
         reader = readers.get((row.dataset, row.speaker))
         if reader is None:
             raise LookupError(f"{split}: test clip {row.speaker}/{row.clip_id} has no feature shard among {sorted(map(str, shards))}")
         fps, sr = float(reader.attrs["fps"]), int(reader.attrs["sample_rate"])
-        path = out_dir / f"{row.speaker}_{row.clip_id}.mp4"
         n_frames = int(reader.shape(row.clip_id, "frames")[0])
-        if _kept(path, checkpoint_sha, n_frames):
-            log.info("%s/%s: %s is already generated from this checkpoint; kept", row.speaker, row.clip_id, path)
-        else:
-            reference = reader.read(row.clip_id, "frames", 0)
-            feats = {k: reader.read(row.clip_id, k) for k in model.feature_keys}
-            frames = model.generate(reference, feats, dev)
-            attrs = reader.clip_attrs(row.clip_id)
-            audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(frames), fps, sr)
-            path, _ = deliver_clip(path, frames, fps, audio, sr)
-            _record(path, checkpoint, checkpoint_sha, len(frames))
-            log.info("%s/%s: %d frames -> %s", row.speaker, row.clip_id, len(frames), path)
-        rows.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split,
-                     "video": str(path), "frames": str(lossless_path(path)), "n_frames": n_frames,
-                     "seconds": round(n_frames / fps, 3)})
+        variants = [""] + (["oneshot"] if row.split == "test_unseen" and oneshot_steps > 0 else [])
+        for variant in variants:
+            path = out_dir / f"{row.speaker}_{row.clip_id}{'.' + variant if variant else ''}.mp4"
+            if _kept(path, checkpoint_sha, n_frames):
+                log.info("%s/%s: %s is already generated from this checkpoint; kept", row.speaker, row.clip_id, path)
+            else:
+                crop = reader.read(row.clip_id, "frames", 0)
+                reference = resize_frames(crop, model.image_size)
+                feats = {k: reader.read(row.clip_id, k) for k in model.feature_keys}
+                if variant:
+                    saved = {k: copy.deepcopy(net.state_dict()) for k, net in model.networks.items()}
+                    model.finetune(reference, oneshot_steps, dev, lambda m: log.info("%s/%s: %s", row.speaker, row.clip_id, m))
+                frames = resize_frames(model.generate(reference, feats, dev), crop.shape[0])
+                if variant:  # the next clip starts from the trained weights again
+                    for k, net in model.networks.items():
+                        net.load_state_dict(saved[k])
+                        net.eval()
+                attrs = reader.clip_attrs(row.clip_id)
+                audio = clip_audio(attrs["source"], int(attrs["first_frame"]), len(frames), fps, sr)
+                path, _ = deliver_clip(path, frames, fps, audio, sr)
+                _record(path, checkpoint, checkpoint_sha, len(frames))
+                log.info("%s/%s: %d frames -> %s", row.speaker, row.clip_id, len(frames), path)
+            rows.append({"dataset": row.dataset, "speaker": row.speaker, "clip_id": row.clip_id, "split": row.split,
+                         "variant": variant, "video": str(path), "frames": str(lossless_path(path)), "n_frames": n_frames,
+                         "seconds": round(n_frames / fps, 3)})
     for reader in readers.values():
         reader.close()
     return write_table(pd.DataFrame(rows), out_dir / "videos.tsv")

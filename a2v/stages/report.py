@@ -5,7 +5,9 @@ perceptual backbone, the judges and their own error on real clips), the metrics 
 (n), published rows beside), side-by-side ``real | generated | static baseline`` videos of a few
 test clips with their audio, EAR curves with the detected blinks, loss curves per phase and the
 values a recipe logs beside its losses (MAN: the modality weights ρ over training). What the
-report says about the model comes from the checkpoint's recipe (:meth:`Recipe.facts`).
+report says about the model comes from the checkpoint's recipe (:meth:`Recipe.facts`). The
+training clips' phoneme histogram before and after selection (CRAN Fig. 3, Algorithm 1) and the
+distance to uniform come from the select stage's ``selection.json``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from a2v.judges.lipreader import lipnet_weights
 from a2v.models.lipreader import LipNetConfig
 from a2v.recipes import make_recipe
 from a2v.training.checkpoint import load_checkpoint
-from a2v.report.figures import ear_figure, loss_figure, values_figure
+from a2v.report.figures import ear_figure, loss_figure, phoneme_figure, values_figure
 from a2v.report.html import ClipVideo, Report, render
 from a2v.stages.common import get_logger
 from a2v.stages.evaluate import METRIC_COLUMNS, UNSEEN, comparability
+from a2v.stages.select import read_selection
 
 VIDEO_HEIGHT = 192
 """Side-by-side videos are scaled up (nearest neighbour) to at least this height in pixels."""
@@ -77,9 +80,23 @@ def _scoring_fact(delivery_csv: Path) -> str:
     return text
 
 
+def _selection_fact(selection: dict) -> str:
+    """One line for the facts: what Algorithm 1 kept and the distance to uniform before → after."""
+    def fmt(d):
+        return "NA" if d is None else f"{d:.4f}"
+
+    text = (f"{selection['algorithm1']}: {selection['n_selected']} of {selection['n_candidates']} candidate training clips; "
+            f"phoneme distance to uniform {fmt(selection['distance_before'])} before → {fmt(selection['distance_after'])} after "
+            f"(total variation over the {len(selection['support'])} phonemes of the candidates)")
+    if selection.get("draws"):
+        text += f"; n ~ U({selection['n_min']}, {selection['n_max']}), k = {selection['k']} draws, seed {selection['seed']}"
+    return text
+
+
 def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear: str | Path, videos: str | Path,
         shards: list[str | Path], checkpoints: list[str | Path], out_html: str | Path,
-        lipreader: str | Path | None = None, syncnet: str | Path | None = None, n_videos: int = 3, log_file=None) -> Path:
+        lipreader: str | Path | None = None, syncnet: str | Path | None = None, n_videos: int = 3, log_file=None,
+        selection: str | Path | None = None) -> Path:
     """Write the report. Returns its path.
 
     Args:
@@ -89,6 +106,8 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         checkpoints: each phase's ``checkpoint.pt``, in order (their folders hold ``losses.csv``).
         lipreader, syncnet: the judges' checkpoints, if any.
         n_videos: test clips shown as videos and EAR plots.
+        selection: the select stage's ``selection.json`` (phoneme histograms before/after CRAN
+            Algorithm 1, distances); None: no such figure or fact.
     """
     log = get_logger("report", log_file)
     ev = exp["evaluate"]
@@ -97,6 +116,7 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
     ears = pd.read_csv(ear, dtype={"clip_id": str, "speaker": str})
     listing = pd.read_csv(videos, sep="\t", dtype={"clip_id": str, "speaker": str})
     states = [load_checkpoint(c) for c in checkpoints]
+    chosen = read_selection(selection) if selection else None
     trained = states[-1]["config"]  # the model as it was trained
     recipe = make_recipe(trained["model_type"], trained.get("model"), trained.get("training"), trained.get("phases") or [])
     facts = [
@@ -110,6 +130,7 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
                           f"({', '.join(sorted(clips.loc[clips.method == 'real' + UNSEEN, 'speaker'].unique()))})"
                           if (clips.method == "real" + UNSEEN).any() else ", no unseen speaker")),
         ("scoring path", _scoring_fact(Path(per_clip).parent / "delivery.csv")),
+        *([("phoneme-balanced selection (CRAN Alg. 1)", _selection_fact(chosen))] if chosen else []),
         ("written", f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by a2v {a2v.__version__}"),
     ]
     warnings = recipe.warnings(states)
@@ -123,6 +144,11 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         "Rows marked (unseen) are scored on speakers that no model or judge trained on: their 'real (unseen)' row "
         "is the judges' own error on new speakers (judges trained on one speaker read a new one near chance).",
     ]
+    if "variant" in listing:  # the one-shot videos are scored (rows "… one-shot (unseen)"), not shown
+        if (listing["variant"].fillna("") == "oneshot").any():
+            notes.append("Rows '… one-shot (unseen)': the model fine-tuned on each unseen clip's reference frame alone "
+                         "before generating it (its training.finetune_steps), the weights restored between clips.")
+        listing = listing[listing["variant"].fillna("") == ""]
     # a few test clips, and one of an unseen speaker when there is one
     unseen = listing[listing["split"] == "test_unseen"] if "split" in listing else listing.iloc[:0]
     shown = pd.concat([listing.drop(unseen.index).head(n_videos - (1 if len(unseen) else 0)), unseen.head(1)])
@@ -163,6 +189,7 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         loss_png=loss_figure(losses, loss_cols) if losses else None,
         values_png=values_figure(losses, value_cols) if any(value_cols.values()) else None,
         values_title=recipe.values_title,
+        phoneme_png=phoneme_figure(chosen) if chosen and chosen["support"] else None,  # none without transcripts
         notes=notes,
         warnings=warnings,
         incomparable={m: e["reason"] for m, e in comparability(ev["reference_metrics"]).items() if not e["comparable"]},

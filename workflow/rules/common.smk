@@ -155,3 +155,21 @@ def stage_tables(wildcards):
         "align": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/align.tsv", dataset=wildcards.dataset, speaker=spk),
         "features": expand(f"{RESULTS}/features/{{dataset}}/{{speaker}}.tsv", dataset=wildcards.dataset, speaker=spk),
     }
+
+
+def comparison_inputs(kind):
+    """Input function of model_comparison: each compared experiment's ``kind`` output."""
+    exps = config.get("comparison", {}).get("experiments", [])
+    paths = {"metrics": "metrics.csv", "per_clip": "metrics/per_clip.csv", "videos": "videos/videos.tsv"}
+    return [f"{RESULTS}/{e}/{paths[kind]}" for e in exps]
+
+
+def comparison_shards(wildcards):
+    """The test clips' shards (the first compared experiment's; all share its dataset)."""
+    exps = config.get("comparison", {}).get("experiments", [])
+    datasets = {exp_dataset(e) for e in exps}
+    if len(datasets) != 1:
+        raise ValueError(f"comparison.experiments must share one dataset, got {sorted(datasets)}")
+    dataset = datasets.pop()
+    unseen = config["datasets"][dataset].get("unseen_speakers") or []
+    return dataset_shards(dataset) + [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in unseen]

@@ -67,6 +67,7 @@ rule report:
         videos=rules.generate_test.output.listing,
         shards=exp_test_shards,
         checkpoints=lambda wildcards: phase_checkpoints(wildcards.exp),
+        selection=rules.select.output.selection,  # CRAN Fig. 3: phoneme histograms before/after selection
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
     output:
@@ -85,4 +86,30 @@ rule report:
     shell:
         "{params.a2v} report {params.args} --experiment {wildcards.exp} --metrics {input.metrics}"
         " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards {input.shards}"
-        " --checkpoints {input.checkpoints} {params.judges} --out {output.html} > {log} 2>&1"
+        " --checkpoints {input.checkpoints} --selection {input.selection} {params.judges} --out {output.html} > {log} 2>&1"
+
+
+# The four papers' models on one dataset (config section `comparison`): one table, one page.
+rule model_comparison:
+    input:
+        metrics=comparison_inputs("metrics"),
+        per_clip=comparison_inputs("per_clip"),
+        videos=comparison_inputs("videos"),
+        shards=comparison_shards,
+    output:
+        csv=f"{RESULTS}/model_comparison.csv",
+        html=f"{RESULTS}/model_comparison.html",
+    log:
+        f"{RESULTS}/logs/model_comparison.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/model_comparison.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        a2v=A2V,
+        args=CONFIG_ARGS,
+        settings=lambda wildcards: config.get("comparison", {}),
+        experiments=" ".join(config.get("comparison", {}).get("experiments", [])),
+    shell:
+        "{params.a2v} compare {params.args} --experiments {params.experiments} --metrics {input.metrics}"
+        " --shards {input.shards} --out-csv {output.csv} --out-html {output.html} > {log} 2>&1"

@@ -28,7 +28,8 @@ face with the perceptual loss before generating (``a2v generate --finetune-steps
 Config keys (every one checked here; unknown keys raise ``ValueError``)::
 
     model:                          # SpadeGeneratorConfig (image_size, seed_size, base_channels…)
-      content: {kind: precomputed | mfcc, hidden: 128, out_dim: 256, content_shape: [10, 384]}
+      content: {kind: precomputed | mfcc | whisper, hidden: 128, out_dim: 256, content_shape: [10, 384],
+                encoder: whisper_tiny_en, finetune: true, context_s: 1.0}   # the last three: kind whisper
       frame_discriminator: {...}    # DiscriminatorConfig (cam: false by default here)
       temporal_discriminator: {window: 5, stride, n_scales: 3, ...}
     training:                       # FrameTraining keys + gan_loss, perceptual, finetune_lr, finetune_steps (5)
@@ -188,14 +189,41 @@ class OneShotA2VRecipe(Recipe):
 
         return max(1, count_frames(clips) // self.window)
 
+    def fit_state(self, clips: Sequence[tuple[str, str]]) -> dict:
+        """The MFCC/mel normaliser and the shards' ``fps`` (frames/s: generation from ``content_mel``
+        maps its 100 Hz rows to frames with it).
+
+        Raises:
+            ValueError: training shards of different frame rates.
+        """
+        from a2v.features.shard import ShardReader
+
+        rates = set()
+        for path in dict.fromkeys(p for p, _ in clips):
+            with ShardReader(path) as shard:
+                rates.add(float(shard.attrs["fps"]))
+        if len(rates) > 1:
+            raise ValueError(f"training shards of different frame rates {sorted(rates)}")
+        return {**super().fit_state(clips), "fps": rates.pop()}
+
     def dataset(self, clips: Sequence[tuple[str, str]], state: dict):
         from a2v.features.windows import ClipWindows
 
         self._normalizer = self.normalizer(state)  # the step standardises MFCC with it (dataset() precedes trainer())
         features = tuple(dict.fromkeys((self.model.content.feature, "mfcc")))
         shards = list(dict.fromkeys(p for p, _ in clips))
+        if self.model.content.kind == "whisper":
+            from a2v.features.shard import ShardReader
+
+            for path, clip_id in clips:
+                with ShardReader(path) as shard:
+                    if not shard.has(clip_id, "content_mel"):
+                        raise ValueError(f"{path}: clip {clip_id} has no 'content_mel' (model.content.kind whisper reads it): "
+                                         "set preprocess.content_mel: true and rerun the features stage")
+                break
         return ClipWindows(shards, self.window, 1, features, clip_ids=[(p, c) for p, c in clips],
-                           reference=self.training.reference, seed=self.training.seed, image_size=self.image_size)
+                           reference=self.training.reference, seed=self.training.seed, image_size=self.image_size,
+                           content_context_s=self.model.content.context_s)
 
     # ------------------------------------------------------------------ training
     def trainer(self, networks, optimizers, phase: Phase, device: torch.device, emit) -> OneShotStep:
@@ -232,6 +260,43 @@ class OneShotA2VRecipe(Recipe):
         x = features[self.model.content.feature].float()
         return networks["generator"](reference, networks["content"](x))
 
+    def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
+                 device: torch.device | str = "cpu", batch: int = 16) -> np.ndarray:
+        """Frames for a reference and the audio (:meth:`Recipe.generate`). With ``content.kind:
+        whisper`` the feature is the clip's ``content_mel`` ``(R, 80)``; T = ``floor(R * fps / 100)``
+        frames (``fps`` from the checkpoint's state) are made in blocks of L frames, each block's
+        segment encoded as in training (:func:`a2v.audio.content.mel_segment`).
+
+        Raises:
+            ValueError: as :meth:`Recipe.generate`; a checkpoint without ``fps`` in its state.
+        """
+        if self.model.content.kind != "whisper":
+            return super().generate(networks, state, reference, features, device, batch)
+        from a2v.audio.content import MEL_RATE_HZ, mel_segment
+        from a2v.recipes.base import to_uint8_frames
+
+        if "fps" not in state:
+            raise ValueError("this checkpoint's state has no fps: retrain it with this a2v version")
+        if "content_mel" not in features:
+            raise ValueError("generation needs the feature 'content_mel'")
+        ref = to_image_tensor(check_reference(reference, self.image_size)).to(device)
+        mel, fps = np.asarray(features["content_mel"], np.float32), float(state["fps"])
+        if mel.ndim != 2:
+            raise ValueError(f"content_mel must be (R, 80), got {mel.shape}")
+        n = int(np.floor(len(mel) * fps / MEL_RATE_HZ + 1e-9))
+        L, step = self.window, max(self.window, batch // self.window * self.window)
+        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
+        with torch.inference_mode():
+            for t0 in range(0, n, step):
+                starts = range(t0, min(n, t0 + step), L)
+                pairs = [mel_segment(mel, s, L, fps, self.model.content.context_s) for s in starts]
+                seg = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+                idx = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
+                code = networks["content"](seg, idx)[: min(n, t0 + step) - t0]
+                frames = networks["generator"](ref.expand(len(code), -1, -1, -1), code)
+                out[t0:t0 + len(code)] = to_uint8_frames(frames)
+        return out
+
     def silent_features(self, preprocess: Mapping) -> np.ndarray:
         """The content encoder's input for one second of silence, its middle frame: ``(1, …)``
         float32, raw as in a shard (``preprocess``: the checkpoint's section)."""
@@ -247,6 +312,20 @@ class OneShotA2VRecipe(Recipe):
         encoder = load_content_encoder(preprocess["content_encoder"])
         return content_features(silence, cfg.sample_rate, cfg.fps, encoder, n_frames=n,
                                 pad_to_30s=bool(preprocess.get("content_pad_to_30s", True)))[n // 2:n // 2 + 1]
+
+    def _silent_code(self, content: nn.Module, state: dict, preprocess: Mapping, device: torch.device) -> torch.Tensor:
+        """The content code ``(1, D)`` of silence, the one-shot fine-tuning's audio."""
+        if self.model.content.kind == "whisper":
+            from a2v.audio.content import clip_log_mel, mel_segment
+
+            fps = float(preprocess["fps"])
+            mel = clip_log_mel(np.zeros(int(preprocess["sample_rate"]), np.float32), int(preprocess["sample_rate"]), fps)
+            seg, idx = mel_segment(mel, int(round(fps)) // 2, 1, fps, self.model.content.context_s)
+            return content(torch.from_numpy(seg[None]).to(device), torch.from_numpy(idx[None]).to(device))
+        x = self.silent_features(preprocess)
+        norm = self.normalizer(state)
+        x = torch.from_numpy(np.asarray(norm.apply(self.model.content.feature, x) if norm else x, np.float32)).to(device)
+        return content(x)
 
     def finetune(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, steps: int,
                  device: torch.device | str = "cpu", log=None, preprocess: Mapping | None = None) -> dict[str, float]:
@@ -271,15 +350,12 @@ class OneShotA2VRecipe(Recipe):
             raise ValueError(f"finetune steps must be >= 1, got {steps}")
         device = torch.device(device)
         ref = to_image_tensor(check_reference(reference, self.image_size)).to(device)
-        x = self.silent_features(preprocess)
-        norm = self.normalizer(state)
-        x = torch.from_numpy(np.asarray(norm.apply(self.model.content.feature, x) if norm else x, np.float32)).to(device)
         G, C = networks["generator"], networks["content"]
         G.eval()
         C.eval()
-        perceptual = build_perceptual(self.training.perceptual).to(device)
         with torch.no_grad():
-            code = C(x)
+            code = self._silent_code(C, state, preprocess, device)
+        perceptual = build_perceptual(self.training.perceptual).to(device)
         opt = torch.optim.Adam(G.parameters(), lr=self.training.finetune_lr, betas=self.training.betas)
         before = after = float("nan")
         for i in range(steps):
@@ -303,6 +379,9 @@ class OneShotA2VRecipe(Recipe):
         pre = (checkpoints[-1].get("config") or {}).get("preprocess", {}) if checkpoints else {}
         if content.get("kind") == "mfcc":
             desc = "conv encoder on 13 MFCC x 20 sub-frames, trained with the generator"
+        elif content.get("kind") == "whisper":
+            desc = (f"{content.get('encoder')} encoder {'fine-tuned with' if content.get('finetune') else 'frozen in'} the generator, "
+                    f"on the log-mel of the frames' span + {content.get('context_s')} s each side, + trainable head")
         else:
             desc = (f"{pre.get('content_encoder') or '?'} encoder frames (frozen, precomputed in the shards"
                     f"{', clip padded to 30 s' if pre.get('content_pad_to_30s', True) else ''}) + trainable head")

@@ -64,7 +64,7 @@ class OneShotStep(Step):
         optimizers: ``g`` (content encoder + generator), ``d`` (both discriminators).
         phase: weights, discriminators on, ``lr_decay``.
         gan_loss: adversarial form.
-        feature: the audio feature the content encoder reads (``content`` | ``mfcc``).
+        feature: the audio feature the content encoder reads (``content`` | ``mfcc`` | ``content_mel``).
         normalizer: MFCC standardisation (for ``feature == "mfcc"``).
         device: where batches go.
         perceptual: :class:`~a2v.losses.perceptual.PerceptualLoss` (when ``perceptual`` weighs > 0).
@@ -110,6 +110,8 @@ class OneShotStep(Step):
                 group["lr"] = lr * self.lr_factor
 
     def _content(self, b: dict) -> torch.Tensor:
+        if self.feature == "content_mel":  # the encoder itself in the model: segment + frame windows
+            return self.C(b["content_mel"], b["content_index"])
         x = b[self.feature]
         B, L = x.shape[:2]
         x = x.flatten(0, 1).float()
