@@ -17,9 +17,21 @@ sync discriminator and eye regressor are pretrained for one step by their own tr
 speed does not depend on their weights). Presets: ``paper`` = the recipe's defaults (base 64, max
 1024, D base 64); ``cpu`` = config/demo.yaml's (base 16, max 128, D base 32).
 
+Speech-driven GAN (``--model sdgan``, Jain et al.): one step with both discriminators and every
+term (frame_adv, seq_adv, l1_lower), batches of ``--batch`` windows of ``--sequence-length`` frames
+(default: the preset's). Presets: ``paper`` = config/config.yaml's ``model_defaults.sdgan`` (networks
+at 128², frames of ``--size``; 25-frame windows); ``cpu`` = config/demo.yaml's (networks at
+``--size``, narrow layers, 16-frame windows).
+
+CRAN (``--model cran``, Song et al.): the RAE phase with every term on (rec, perceptual,
+adv_image, adv_match: GRU on, both heads of the multi-task D), batches of ``--batch`` windows of
+``--sequence-length`` frames (default: the preset's). Presets: ``paper`` = config/config.yaml's
+``model_defaults.cran`` (Tables 5–8, 70-frame windows, perceptual VGG16 to relu4_3); ``cpu`` =
+config/demo.yaml's (narrow layers, 8-frame windows, VGG16 to relu3_3).
+
 Usage::
 
-    python benchmarks/train_step.py --model man|oneshota2v --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
+    python benchmarks/train_step.py --model man|oneshota2v|sdgan|cran --size 256 --batch 8 --steps 5 --device cpu [--preset paper|cpu]
         [--perceptual vgg16_hed|vgg19_imagenet|none] [--motion flow|keypoints]
         [--video-branch conv2d|partial_conv2d|conv2d_eca] [--audio-branch conv1d|lstm]
 
@@ -48,6 +60,23 @@ ONESHOT_PRESETS = {
     "cpu": {"base_channels": 16, "max_channels": 128, "content": {"hidden": 32, "out_dim": 64},
             "frame_discriminator": {"base_channels": 32}, "temporal_discriminator": {"window": 5, "base_channels": 32}},
 }
+
+SDGAN_PRESETS = {
+    "paper": {"model": {"net_size": 128}, "sequence_length": 25},
+    "cpu": {"model": {"audio_channels": 16, "audio_fc": 128, "audio_code": 64, "audio_rnn": 64, "id_channels": 16,
+                      "max_channels": 128, "frame_discriminator": {"base_channels": 16, "max_channels": 128, "hidden": 64},
+                      "sequence_discriminator": {"frame_channels": 16, "max_channels": 64, "frame_code": 64, "audio_channels": 8,
+                                                 "audio_fc": 64, "audio_code": 32, "rnn_hidden": 64, "hidden": 64}},
+            "sequence_length": 16},
+}
+"""The sdgan presets: ``model`` keys and training window (config/config.yaml and config/demo.yaml's ``model_defaults.sdgan``)."""
+
+CRAN_PRESETS = {
+    "paper": {"model": {}, "sequence_length": 70, "layers": ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]},
+    "cpu": {"model": {"audio_channels": 16, "image_channels": 16, "hidden": 128, "code_dim": 64, "discriminator": {"base_channels": 8}},
+            "sequence_length": 8, "layers": ["relu1_2", "relu2_2", "relu3_3"]},
+}
+"""The cran presets: ``model`` keys, training window and perceptual layers (config/config.yaml and config/demo.yaml's ``model_defaults.cran``)."""
 
 PRESETS = {
     "paper": {"model": {}},
@@ -97,7 +126,7 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="man", choices=["man", "oneshota2v"])
+    ap.add_argument("--model", default="man", choices=["man", "oneshota2v", "sdgan", "cran"])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=5, help="timed steps (after --warmup)")
@@ -111,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video-branch", default="conv2d_eca", choices=["conv2d", "partial_conv2d", "conv2d_eca"])
     ap.add_argument("--audio-branch", default="lstm", choices=["conv1d", "lstm"])
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    ap.add_argument("--sequence-length", type=int, default=0, help="sdgan, cran: frames per window (0: the preset's)")
     args = ap.parse_args(argv)
 
     from a2v.models.man import count_parameters
@@ -123,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if args.model == "oneshota2v":
         return _oneshot(args, device)
+    if args.model == "sdgan":
+        return _sdgan(args, device)
+    if args.model == "cran":
+        return _cran(args, device)
     preset = PRESETS[args.preset]
     losses = {"perceptual": 10.0} if args.perceptual != "none" else {}
     training = {"batch_size": args.batch, "precision": args.precision}
@@ -212,6 +246,79 @@ def _oneshot(args, device: torch.device) -> int:
     frames = args.batch * recipe.window
     print(
         f"model=oneshota2v preset={args.preset} size={args.size} batch={args.batch}x{recipe.window} frames device={device} "
+        f"threads={torch.get_num_threads()} perceptual={args.perceptual} {'bf16' if step.bf16 else 'fp32'} "
+        f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, {frames * args.steps / dt:.1f} frames/s); "
+        f"peak memory {_peak_memory_mb(device):.0f} MiB ({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "
+        f"params " + ", ".join(f"{k} {v:.2f} M" for k, v in counts.items())
+    )
+    return 0
+
+
+def _sdgan(args, device: torch.device) -> int:
+    """The speech-driven GAN benchmark (see the module docstring)."""
+    from a2v.recipes import make_recipe
+    from a2v.training.data import StepBatchSampler
+
+    preset = SDGAN_PRESETS[args.preset]
+    length = args.sequence_length or preset["sequence_length"]
+    training = {"batch_size": args.batch, "precision": args.precision, "sequence_length": length}
+    phases = [{"name": "bench", "steps": args.warmup + args.steps, "discriminators": ["frame", "sequence"],
+               "losses": {"frame_adv": 1.0, "seq_adv": 1.0, "l1_lower": 100.0}}]
+    recipe = make_recipe("sdgan", {**preset["model"], "image_size": args.size}, training, phases)
+    torch.manual_seed(0)
+    nets = {k: v.to(device) for k, v in recipe.build().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
+        clips = [(str(shard), c) for c in args.clips.split(",")]
+        dataset = recipe.dataset(clips, recipe.fit_state(clips))
+        print(f"data: {len(dataset)} real {length}-frame windows at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
+        batches = list(loader)
+    step = recipe.trainer(nets, recipe.optimizers(nets), recipe.phases[0], device, lambda m: print(m, file=sys.stderr))
+    dt = _time_steps(step, batches, args.warmup, device)
+    counts = {k: sum(p.numel() for p in v.parameters()) / 1e6 for k, v in nets.items()}
+    frames = args.batch * length
+    print(
+        f"model=sdgan preset={args.preset} size={args.size} net={recipe.model.size} batch={args.batch}x{length} frames device={device} "
+        f"threads={torch.get_num_threads()} {'bf16' if step.bf16 else 'fp32'} "
+        f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, {frames * args.steps / dt:.1f} frames/s); "
+        f"peak memory {_peak_memory_mb(device):.0f} MiB ({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "
+        f"params " + ", ".join(f"{k} {v:.2f} M" for k, v in counts.items())
+    )
+    return 0
+
+
+def _cran(args, device: torch.device) -> int:
+    """The CRAN benchmark (see the module docstring)."""
+    from a2v.recipes import make_recipe
+    from a2v.training.data import StepBatchSampler
+
+    preset = CRAN_PRESETS[args.preset]
+    length = args.sequence_length or preset["sequence_length"]
+    training = {"batch_size": args.batch, "precision": args.precision, "sequence_length": length}
+    losses = {"rec": 1.0, "adv_image": 1e-3, "adv_match": 1e-3, "perceptual": 1e-4 if args.perceptual != "none" else 0.0}
+    if args.perceptual != "none":
+        training["perceptual"] = {"backbone": args.perceptual, "layers": preset["layers"], "download": False}
+    phases = [{"name": "bench", "steps": args.warmup + args.steps, "recurrent": True, "discriminators": ["image", "matching"],
+               "losses": losses}]
+    recipe = make_recipe("cran", {**preset["model"], "image_size": args.size}, training, phases)
+    torch.manual_seed(0)
+    nets = {k: v.to(device) for k, v in recipe.build().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        shard = _build_shard(Path(tmp), args.size, args.clips.split(","))
+        clips = [(str(shard), c) for c in args.clips.split(",")]
+        dataset = recipe.dataset(clips, recipe.fit_state(clips))
+        print(f"data: {len(dataset)} real {length}-frame windows at {args.size}px prepared in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        loader = DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), args.batch, 0, 0, args.warmup + args.steps))
+        batches = list(loader)
+    step = recipe.trainer(nets, recipe.optimizers(nets), recipe.phases[0], device, lambda m: print(m, file=sys.stderr))
+    dt = _time_steps(step, batches, args.warmup, device)
+    counts = {k: sum(p.numel() for p in v.parameters()) / 1e6 for k, v in nets.items()}
+    frames = args.batch * length
+    print(
+        f"model=cran preset={args.preset} size={args.size} batch={args.batch}x{length} frames device={device} "
         f"threads={torch.get_num_threads()} perceptual={args.perceptual} {'bf16' if step.bf16 else 'fp32'} "
         f"steps={args.steps}: {args.steps / dt:.3f} G+D steps/s ({dt / args.steps:.2f} s/step, {frames * args.steps / dt:.1f} frames/s); "
         f"peak memory {_peak_memory_mb(device):.0f} MiB ({'CUDA max allocated' if device.type == 'cuda' else 'max RSS'}); "

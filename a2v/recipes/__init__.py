@@ -1,6 +1,7 @@
 """Model recipes: ``model_type`` → the class that owns everything of one model.
 
-Built in: ``man`` (:mod:`a2v.recipes.man`), ``oneshota2v`` (:mod:`a2v.recipes.oneshota2v`). A ``model_type`` may also be a dotted path
+Built in: ``man`` (:mod:`a2v.recipes.man`), ``oneshota2v`` (:mod:`a2v.recipes.oneshota2v`), ``cran`` (:mod:`a2v.recipes.cran`), ``sdgan``
+(:mod:`a2v.recipes.sdgan`). A ``model_type`` may also be a dotted path
 ``package.module:Class`` (stylegan2-ada's ``class_name`` idea): a recipe outside a2v, importable
 from ``PYTHONPATH``, plugs in without editing a2v. The interface: :class:`a2v.recipes.base.Recipe`.
 """
@@ -14,6 +15,8 @@ from a2v.recipes.base import Recipe, Step, WeightedSumStep
 RECIPES = {
     "man": "a2v.recipes.man:ManRecipe",
     "oneshota2v": "a2v.recipes.oneshota2v:OneShotA2VRecipe",
+    "cran": "a2v.recipes.cran:CranRecipe",
+    "sdgan": "a2v.recipes.sdgan:SdganRecipe",
 }
 """Built-in recipes by ``model_type`` (imported on first use)."""
 
