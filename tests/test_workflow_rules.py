@@ -24,7 +24,7 @@ from conftest import REPO, make_corpus
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
 LOGGED_RULES = {"download", "ingest", "extract", "align", "features", "preprocess_summary", "select", "select_dataset",
-                "pretrain", "train", "train_judge", "generate_test", "evaluate", "report"}
+                "pretrain", "train", "train_judge", "generate_test", "evaluate", "report", "model_comparison"}
 NO_SETTINGS = {"generate_test"}  # reads no config section: what it needs comes with the checkpoint
 
 

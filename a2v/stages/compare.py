@@ -38,7 +38,7 @@ def _read(exp_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     per_clip = pd.read_csv(exp_dir / "metrics" / "per_clip.csv", dtype={"clip_id": str, "speaker": str})
     listing = pd.read_csv(exp_dir / "videos" / "videos.tsv", sep="\t", dtype={"clip_id": str, "speaker": str})
     if "variant" in listing:
-        listing = listing[listing["variant"].fillna("") == ""]
+        listing = listing[listing["variant"].astype(object).fillna("") == ""]
     return metrics, per_clip, listing
 
 

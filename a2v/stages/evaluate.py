@@ -249,7 +249,7 @@ def run(config: dict, exp: dict, split: str | Path, shards: list[str | Path], vi
             if reader is None:
                 raise LookupError(f"no feature shard of speaker {row.speaker} given")
             hits = listing[(listing.speaker == row.speaker) & (listing.clip_id == row.clip_id)]
-            variant = hits["variant"].fillna("").astype(str) if "variant" in hits.columns else pd.Series("", index=hits.index)
+            variant = hits["variant"].astype(object).fillna("").astype(str) if "variant" in hits.columns else pd.Series("", index=hits.index)
             hit, oneshot = hits[variant == ""], hits[variant == "oneshot"]
             if hit.empty:
                 raise LookupError(f"no generated video listed in {videos / 'videos.tsv'}")

@@ -145,10 +145,10 @@ def run(config: dict, exp: dict, metrics: str | Path, per_clip: str | Path, ear:
         "is the judges' own error on new speakers (judges trained on one speaker read a new one near chance).",
     ]
     if "variant" in listing:  # the one-shot videos are scored (rows "… one-shot (unseen)"), not shown
-        if (listing["variant"].fillna("") == "oneshot").any():
+        if (listing["variant"].astype(object).fillna("") == "oneshot").any():
             notes.append("Rows '… one-shot (unseen)': the model fine-tuned on each unseen clip's reference frame alone "
                          "before generating it (its training.finetune_steps), the weights restored between clips.")
-        listing = listing[listing["variant"].fillna("") == ""]
+        listing = listing[listing["variant"].astype(object).fillna("") == ""]
     # a few test clips, and one of an unseen speaker when there is one
     unseen = listing[listing["split"] == "test_unseen"] if "split" in listing else listing.iloc[:0]
     shown = pd.concat([listing.drop(unseen.index).head(n_videos - (1 if len(unseen) else 0)), unseen.head(1)])
