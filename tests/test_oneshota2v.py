@@ -174,6 +174,8 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     facts = recipe.finetune(nets, ckpt["state"], face, 8, preprocess=pre)
     print(f"one-shot fine-tuning: perceptual {facts['perceptual_before']:.4f} -> {facts['perceptual_after']:.4f}")
     assert facts["perceptual_after"] < facts["perceptual_before"]
+    again = recipe.finetune(nets, ckpt["state"], face, 2, preprocess=pre)  # a second face after the first (generate_test)
+    assert again["perceptual_after"] <= again["perceptual_before"]
 
     # a2v generate: a photo that is not from GRID + an unseen speaker's audio, fine-tuned by default
     # (training.finetune_steps: 5, §5), content features computed from the audio as the features stage does

@@ -356,6 +356,7 @@ class OneShotA2VRecipe(Recipe):
         with torch.no_grad():
             code = self._silent_code(C, state, preprocess, device)
         perceptual = build_perceptual(self.training.perceptual).to(device)
+        G.requires_grad_(True)  # a previous fine-tuning (another face) left it frozen
         opt = torch.optim.Adam(G.parameters(), lr=self.training.finetune_lr, betas=self.training.betas)
         before = after = float("nan")
         for i in range(steps):
