@@ -96,3 +96,32 @@ def fit_normalizer(clips: Sequence[tuple[str | Path, str]]) -> FeatureNormalizer
                 shard.close()
 
     return FeatureNormalizer.fit(stream("mfcc"), stream("mel"))
+
+
+def feature_mean_std(clips, name: str, floor: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std (floored at ``floor``) of shard feature ``name`` over every frame
+    and sub-frame of ``(shard path, clip id)`` pairs (each shard opened once).
+
+    Returns:
+        ``(mean (C,), std (C,))`` float64, C = the feature's last axis.
+
+    Raises:
+        ValueError: no frame in ``clips``.
+    """
+    from a2v.features.shard import ShardReader
+
+    n, total, total_sq = 0, 0.0, 0.0
+    groups: dict[str, list[str]] = {}
+    for path, clip_id in clips:
+        groups.setdefault(str(path), []).append(clip_id)
+    for path, ids in groups.items():
+        with ShardReader(path) as shard:
+            for clip_id in ids:
+                a = np.asarray(shard.read(clip_id, name), np.float64)
+                a = a.reshape(-1, a.shape[-1])
+                n += len(a)
+                total, total_sq = total + a.sum(0), total_sq + (a * a).sum(0)
+    if n == 0:
+        raise ValueError(f"no {name} frames in the training clips")
+    mean = total / n
+    return mean, np.maximum(np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0)), floor)

@@ -137,23 +137,11 @@ def fit_mfcc_cran(clips: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: no clip.
     """
-    from a2v.features.shard import ShardReader
+    from a2v.features.normalizer import feature_mean_std
 
-    n, total, total_sq = 0, np.zeros(MFCC_SHAPE[1]), np.zeros(MFCC_SHAPE[1])
-    groups: dict[str, list[str]] = {}
-    for path, clip_id in clips:
-        groups.setdefault(str(path), []).append(clip_id)
-    for path, ids in groups.items():
-        with ShardReader(path) as shard:
-            for clip_id in ids:
-                a = np.asarray(shard.read(clip_id, FEATURE), np.float64).reshape(-1, MFCC_SHAPE[1])
-                n += len(a)
-                total += a.sum(0)
-                total_sq += (a * a).sum(0)
-    if n == 0:
+    if not clips:
         raise ValueError("fit_mfcc_cran needs at least one clip")
-    mean = total / n
-    std = np.maximum(np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0)), 1e-3)
+    mean, std = feature_mean_std(clips, FEATURE)
     return {"mfcc_cran_mean": torch.from_numpy(mean.astype(np.float32)), "mfcc_cran_std": torch.from_numpy(std.astype(np.float32))}
 
 

@@ -175,23 +175,9 @@ class SdganRecipe(Recipe):
         Raises:
             ValueError: no frame in ``clips``.
         """
-        from a2v.features.shard import ShardReader
+        from a2v.features.normalizer import feature_mean_std
 
-        n, total, total_sq = 0, 0.0, 0.0
-        groups: dict[str, list[str]] = {}
-        for path, clip_id in clips:
-            groups.setdefault(str(path), []).append(clip_id)
-        for path, ids in groups.items():
-            with ShardReader(path) as shard:
-                for clip_id in ids:
-                    a = np.asarray(shard.read(clip_id, self.feature), np.float64)
-                    a = a.reshape(-1, a.shape[-1])
-                    n += len(a)
-                    total, total_sq = total + a.sum(0), total_sq + (a * a).sum(0)
-        if n == 0:
-            raise ValueError(f"no {self.feature} frames in the training clips")
-        mean = total / n
-        std = np.maximum(np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0)), 1e-3)
+        mean, std = feature_mean_std(clips, self.feature)
         return {"audio_norm": {"feature": self.feature, "mean": torch.tensor(mean, dtype=torch.float32),
                                "std": torch.tensor(std, dtype=torch.float32)}}
 
