@@ -201,8 +201,12 @@ class Recipe:
         """
 
     def needed_pretrained(self) -> tuple[str, ...]:
-        """The :attr:`pretrained_networks` some phase uses (default: all of them)."""
-        return tuple(self.pretrained_networks)
+        """The :attr:`pretrained_networks` some phase uses (default: all of them, but the lip-sync
+        expert (:mod:`a2v.losses.sync_expert`) only when a phase weights ``sync``)."""
+        from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_TERM
+
+        sync_used = any(p.losses.get(SYNC_TERM, 0) > 0 for p in self.phases)
+        return tuple(n for n in self.pretrained_networks if n != SYNC_EXPERT or sync_used)
 
     def pretrained_trainer(self, name: str):
         """The trainer of pretrained network ``name``: ``fn(section, train_clips, out_dir, device, log) -> Path``.

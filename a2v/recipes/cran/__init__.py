@@ -57,6 +57,7 @@ from torch.utils.data import Dataset
 from a2v.losses.perceptual import build_perceptual
 from a2v.models.cran import MFCC_SHAPE, CranConfig, build_cran
 from a2v.recipes.base import Recipe, check_features, check_reference, to_image_tensor, to_uint8_frames
+from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, SYNC_TERM, load_sync_expert
 from a2v.recipes.cran.step import HEAD_OF, LOSS_KEYS, CranStep
 from a2v.recipes.gan import GanTraining
 from a2v.training.phases import Phase
@@ -153,6 +154,7 @@ class CranRecipe(Recipe):
     discriminators = ("image", "matching")
     phase_options = {"recurrent": True}
     generation_features = (FEATURE,)
+    pretrained_networks = dict(SYNC_EXPERT_TRAINER)
 
     def parse_model(self, model: dict | None) -> CranConfig:
         return CranConfig.from_dict(model)
@@ -169,7 +171,7 @@ class CranRecipe(Recipe):
 
     def check_phase(self, phase: Phase, index: int) -> None:
         """Raises ``ValueError``: an adversarial term without its head, no term at all, a
-        non-boolean ``recurrent``."""
+        non-boolean ``recurrent``, the sync expert on windows shorter than 5 frames."""
         w, on = phase.losses, phase.discriminators
         bad = [f"{k} needs {d}" for k, d in HEAD_OF.items() if w.get(k, 0) > 0 and d not in on]
         if bad:
@@ -178,6 +180,8 @@ class CranRecipe(Recipe):
             raise ValueError(f"phase {index}: every loss weight is 0")
         if not isinstance(phase.options["recurrent"], bool):
             raise ValueError(f"phase {index}: recurrent must be true or false, got {phase.options['recurrent']!r}")
+        if w.get(SYNC_TERM, 0) > 0 and self.sequence_length < SYNC_FRAMES:
+            raise ValueError(f"phase {index}: the sync expert needs training.sequence_length >= {SYNC_FRAMES}")
 
     # ------------------------------------------------------------------ networks
     def build(self) -> dict[str, nn.Module]:
@@ -219,7 +223,8 @@ class CranRecipe(Recipe):
         from a2v.features.windows import ClipWindows
 
         shards = list(dict.fromkeys(str(p) for p, _ in clips))
-        windows = ClipWindows(shards, self.sequence_length, 1, (FEATURE,), clip_ids=[(p, c) for p, c in clips],
+        features = (FEATURE, *(("mfcc",) if SYNC_EXPERT in self.needed_pretrained() else ()))  # raw mfcc: the sync expert's
+        windows = ClipWindows(shards, self.sequence_length, 1, features, clip_ids=[(p, c) for p, c in clips],
                               reference=self.training.reference, seed=self.training.seed, image_size=self.image_size)
         if len(windows) == 0:
             raise ValueError(f"no training clip has training.sequence_length = {self.sequence_length} frames")
@@ -233,8 +238,12 @@ class CranRecipe(Recipe):
             info["perceptual_backbone"] = perceptual.info.describe()
             emit(f"[{phase.name}] perceptual loss backbone {perceptual.info.describe()}, layers "
                  f"{', '.join(perceptual.vgg.layer_names)} (the paper: {PAPER_BACKBONE})")
+        expert = None
+        if phase.losses.get(SYNC_TERM, 0.0) > 0:
+            expert, facts = load_sync_expert(self.pretrained_paths[SYNC_EXPERT], device, emit, f"[{phase.name}] ")
+            info.update(facts)
         t = self.training
-        step = CranStep(networks, optimizers, phase, t.gan_loss, t.mismatch_shift, device, perceptual, t.precision)
+        step = CranStep(networks, optimizers, phase, t.gan_loss, t.mismatch_shift, device, perceptual, t.precision, expert)
         step.info = {**info, "recurrent": step.recurrent}
         return step
 

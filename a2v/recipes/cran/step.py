@@ -17,6 +17,7 @@
    ``perceptual``    perceptual L1 on a frozen VGG (:mod:`a2v.losses.perceptual`) Eq. 4
    ``adv_image``     image-aware adversarial term of L_G                         Eq. 2
    ``adv_match``     matching-aware adversarial term of L_G                      Eq. 2
+   ``sync``          lip-sync expert, ½·d² (:mod:`a2v.losses.sync_expert`)       a2v addition
    ================  ==========================================================  ===========
 
    Eq. 5: ``F = L_rec + γ L_per + λ L_G + λ L_D`` with γ = 1e-4, λ = 1e-3 (§4.2): the phase's
@@ -45,11 +46,12 @@ from __future__ import annotations
 import torch
 
 from a2v.losses.adversarial import d_adversarial, g_adversarial
+from a2v.losses.sync_expert import SYNC_TERM, sync_expert_loss
 from a2v.recipes.base import Step
 from a2v.training.phases import Phase
 from a2v.training.settings import autocast, use_bf16
 
-LOSS_KEYS = ("rec", "perceptual", "adv_image", "adv_match")
+LOSS_KEYS = ("rec", "perceptual", "adv_image", "adv_match", SYNC_TERM)
 """Every loss weight name a CRAN phase may set."""
 HEAD_OF = {"adv_image": "image", "adv_match": "matching"}
 """The discriminator head each adversarial term needs."""
@@ -81,19 +83,20 @@ class CranStep(Step):
         device: where batches go.
         perceptual: :class:`~a2v.losses.perceptual.PerceptualLoss`, needed when ``perceptual`` weighs > 0.
         precision: ``training.precision``.
+        sync_expert: the frozen lip-sync expert, needed when ``sync`` weighs > 0.
 
     Call:
         ``step(batch)`` with a batch of :class:`a2v.recipes.cran.StandardisedWindows` (``reference
         (B, 3, S, S)``, ``frames (B, T, 3, S, S)`` in [-1, 1], ``mfcc_cran (B, T, 35, 12)``
-        standardised) → scalar tensors ``g_<term>`` (unweighted), ``g_total``, and when D trains
+        standardised; raw ``mfcc (B, T, 20, 13)`` for ``sync``) → scalar tensors ``g_<term>`` (unweighted), ``g_total``, and when D trains
         ``d_image`` / ``d_match`` / ``d_total``.
 
     Raises:
-        ValueError: ``perceptual`` weighted without a network; a mismatch shift outside [1, T − 1].
+        ValueError: ``perceptual`` or ``sync`` weighted without a network; a mismatch shift outside [1, T − 1].
     """
 
     def __init__(self, networks: dict, optimizers: dict, phase: Phase, gan_loss: str, mismatch_shift: int | None,
-                 device: torch.device, perceptual=None, precision: str = "auto"):
+                 device: torch.device, perceptual=None, precision: str = "auto", sync_expert=None):
         self.G, self.D = networks["generator"], networks["discriminator"]
         self.opt_g, self.opt_d = optimizers["g"], optimizers["d"]
         self.weights = phase.active()
@@ -104,6 +107,9 @@ class CranStep(Step):
         if "perceptual" in self.weights and perceptual is None:
             raise ValueError(f"phase {phase.name!r} weights 'perceptual' but no perceptual network was given")
         self.perceptual = perceptual
+        if SYNC_TERM in self.weights and sync_expert is None:
+            raise ValueError(f"phase {phase.name!r} weights {SYNC_TERM!r} but no sync expert was given")
+        self.sync_expert = sync_expert
         self.heads = [h for k, h in HEAD_OF.items() if k in self.weights and h in phase.discriminators]
         self.columns = [f"g_{k}" for k in self.weights] + ["g_total"]
         d_cols = [f"d_{'image' if h == 'image' else 'match'}" for h in self.heads]
@@ -161,6 +167,8 @@ class CranStep(Step):
                     terms["adv_image"] = g_adversarial(self.D.image_head(h), self.gan_loss)
                 if "adv_match" in w:
                     terms["adv_match"] = g_adversarial(self.D.match_head(h, z_f), self.gan_loss)
+        if SYNC_TERM in w:
+            terms[SYNC_TERM] = sync_expert_loss(self.sync_expert, fake.float(), b["mfcc"])
         total = sum(w[k] * terms[k].float() for k in w)
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()

@@ -58,10 +58,11 @@ from a2v.models.spade import SpadeGenerator, SpadeGeneratorConfig
 from a2v.models.temporal_discriminator import TemporalDiscriminator, TemporalDiscriminatorConfig
 from a2v.recipes.base import Recipe, check_reference, to_image_tensor
 from a2v.recipes.gan import GanTraining
-from a2v.recipes.oneshota2v.step import LOSS_KEYS, SYNC_FRAMES, OneShotStep
+from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, load_sync_expert
+from a2v.recipes.oneshota2v.step import LOSS_KEYS, OneShotStep
 from a2v.training.phases import Phase
 
-SYNC_D, EYES = "sync_discriminator", "eye_landmarks"
+SYNC_D, EYES = SYNC_EXPERT, "eye_landmarks"
 
 
 @dataclass
@@ -116,7 +117,7 @@ class OneShotA2VRecipe(Recipe):
     discriminators = ("frame", "temporal", "sync")
     phase_options = {"lr_decay": 0.0}
     pretrained_networks = {
-        SYNC_D: "a2v.training.sync_discriminator:train_sync_discriminator",
+        **SYNC_EXPERT_TRAINER,
         EYES: "a2v.training.eye_landmarks:train_eye_landmarks",
     }
     values_title = "Learning rate over training"
@@ -235,12 +236,8 @@ class OneShotA2VRecipe(Recipe):
             info["perceptual_backbone"] = perceptual.info.describe()
             emit(f"[{phase.name}] perceptual loss backbone {perceptual.info.describe()}")
         if "sync" in w:
-            from a2v.training.sync_discriminator import load_sync_discriminator
-
-            sync_d, facts = load_sync_discriminator(self.pretrained_paths[SYNC_D], device)
-            info["sync_discriminator"] = self.pretrained_paths[SYNC_D]
-            emit(f"[{phase.name}] sync discriminator {self.pretrained_paths[SYNC_D]} (step {facts.get('step')}, "
-                 f"offset within ±1 frame on {100 * facts.get('train_offset_share', float('nan')):.0f} % of its training clips)")
+            sync_d, facts = load_sync_expert(self.pretrained_paths[SYNC_D], device, emit, f"[{phase.name}] ")
+            info.update(facts)
         if "blink" in w:
             from a2v.training.eye_landmarks import load_eye_landmarks
 

@@ -35,6 +35,7 @@ import torch
 
 from a2v.losses.adversarial import d_adversarial, g_adversarial
 from a2v.losses.feature_matching import feature_matching
+from a2v.losses.sync_expert import sync_expert_loss
 from a2v.losses.reconstruction import lower_half_l1
 from a2v.models.eye_landmarks import ear_torch
 from a2v.recipes.base import Step
@@ -43,8 +44,6 @@ from a2v.training.settings import autocast, use_bf16
 
 LOSS_KEYS = ("adv", "fm", "perceptual", "l1_lower", "temporal_adv", "sync", "blink")
 """Every loss weight name a OneShotA2V phase may set."""
-SYNC_FRAMES = 5
-"""Frames the sync discriminator sees per window (§3.2.3)."""
 
 
 def linear_decay(step: int, steps: int, decay: float) -> float:
@@ -169,7 +168,7 @@ class OneShotStep(Step):
         if "l1_lower" in w:
             terms["l1_lower"] = lower_half_l1(fake_f, real_f)
         if "sync" in w:
-            terms["sync"] = self._sync(fake, b["mfcc"])
+            terms["sync"] = sync_expert_loss(self.sync_d, fake, b["mfcc"])
         if "blink" in w:
             with torch.no_grad():
                 ear_real = ear_torch(self.eye_net(real_f))
@@ -183,14 +182,3 @@ class OneShotStep(Step):
         result.update(out)
         result["lr"] = torch.tensor(self.base_lrs[id(self.opt_g)][0] * self.lr_factor)
         return result
-
-    def _sync(self, fake: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
-        """½·mean d² of the sync D over every 5-frame sub-window of ``fake (B, L, 3, S, S)``."""
-        B, L = fake.shape[:2]
-        if L < SYNC_FRAMES:
-            raise ValueError(f"the sync loss needs windows of at least {SYNC_FRAMES} frames, got {L}")
-        half = SYNC_FRAMES // 2
-        windows = torch.stack([fake[:, c - half:c + half + 1] for c in range(half, L - half)], dim=1).flatten(0, 1)
-        centre_mfcc = mfcc[:, half:L - half].flatten(0, 1)
-        d = self.sync_d(windows, centre_mfcc)
-        return 0.5 * d.pow(2).mean()

@@ -32,7 +32,7 @@ Config keys (every one checked; unknown keys raise ``ValueError``)::
                                audio_code, rnn_hidden, rnn_layers, levels: [1, 2, 4], pool: max, hidden}
     training:               # FrameTraining keys + gan_loss, d_lr (2e-5), sequence_length, frame_samples
     phases:
-      - losses: {frame_adv, seq_adv, l1_lower}
+      - losses: {frame_adv, seq_adv, l1_lower, sync}   # sync: the lip-sync expert (a2v.losses.sync_expert)
         discriminators: [frame, sequence]
 """
 
@@ -50,6 +50,7 @@ from a2v.features.windows import resize_frames
 from a2v.losses.adversarial import GAN_LOSSES
 from a2v.models.sdgan import FrameDiscriminator, SdganConfig, SdganGenerator, SequenceDiscriminator
 from a2v.recipes.base import FrameTraining, Recipe, check_features, check_reference, to_image_tensor, to_uint8_frames
+from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, SYNC_TERM, load_sync_expert
 from a2v.recipes.sdgan.step import LOSS_KEYS, LOSS_TERMS, TERM_DISCRIMINATOR, SdganStep
 from a2v.training.phases import Phase
 
@@ -109,7 +110,8 @@ class StandardisedWindows(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         item = dict(self.windows[key])
-        item["audio"] = (item.pop(self.feature).float() - self.mean) / self.std
+        raw = item[self.feature] if self.feature == "mfcc" else item.pop(self.feature)  # raw mfcc stays for the sync expert
+        item["audio"] = (raw.float() - self.mean) / self.std
         return item
 
 
@@ -121,6 +123,7 @@ class SdganRecipe(Recipe):
     discriminators = ("frame", "sequence")
     phase_options: dict = {}
     values_title = "Values logged beside the losses"
+    pretrained_networks = dict(SYNC_EXPERT_TRAINER)
 
     def parse_model(self, model: dict | None) -> SdganConfig:
         return SdganConfig.from_dict(model)
@@ -153,6 +156,8 @@ class SdganRecipe(Recipe):
             raise ValueError(f"phase {index}: {'; '.join(bad)} (phase discriminators: {list(phase.discriminators)})")
         if not phase.active():
             raise ValueError(f"phase {index}: no loss term is weighted; terms: {LOSS_TERMS}")
+        if phase.losses.get(SYNC_TERM, 0) > 0 and int(self.training.sequence_length) < SYNC_FRAMES:
+            raise ValueError(f"phase {index}: the sync expert needs training.sequence_length >= {SYNC_FRAMES}")
 
     # ------------------------------------------------------------------ networks
     def build(self) -> dict[str, nn.Module]:
@@ -197,7 +202,8 @@ class SdganRecipe(Recipe):
         from a2v.features.windows import ClipWindows
 
         shards = list(dict.fromkeys(p for p, _ in clips))
-        windows = ClipWindows(shards, int(self.training.sequence_length), 1, (self.feature,), clip_ids=[(p, c) for p, c in clips],
+        features = tuple(dict.fromkeys((self.feature, *(("mfcc",) if SYNC_EXPERT in self.needed_pretrained() else ()))))
+        windows = ClipWindows(shards, int(self.training.sequence_length), 1, features, clip_ids=[(p, c) for p, c in clips],
                               reference=self.training.reference, seed=self.training.seed, image_size=self.model.size)
         if len(windows) == 0:
             raise ValueError(f"no training clip has {self.training.sequence_length} frames (training.sequence_length)")
@@ -206,7 +212,12 @@ class SdganRecipe(Recipe):
     # ------------------------------------------------------------------ training
     def trainer(self, networks, optimizers, phase: Phase, device: torch.device, emit) -> SdganStep:
         t = self.training
-        return SdganStep(networks, optimizers, phase, t.gan_loss, t.frame_samples, device, t.precision)
+        expert, info = None, {}
+        if phase.losses.get(SYNC_TERM, 0) > 0:
+            expert, info = load_sync_expert(self.pretrained_paths[SYNC_EXPERT], device, emit, f"[{phase.name}] ")
+        step = SdganStep(networks, optimizers, phase, t.gan_loss, t.frame_samples, device, t.precision, expert)
+        step.info = info
+        return step
 
     # ------------------------------------------------------------------ inference
     def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],

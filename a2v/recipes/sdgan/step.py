@@ -22,6 +22,7 @@ import torch
 
 from a2v.losses.adversarial import d_adversarial, g_adversarial
 from a2v.losses.reconstruction import lower_half_l1
+from a2v.losses.sync_expert import SYNC_TERM, SYNC_TERM_DOC, sync_expert_loss
 from a2v.recipes.base import Step
 from a2v.training.phases import Phase
 from a2v.training.settings import autocast, use_bf16
@@ -31,6 +32,7 @@ LOSS_TERMS: dict[str, str] = {
     "seq_adv": "sequence discriminator's adversarial loss on (video, audio) (§III.6, §IV)",
     "l1_lower": ("L1 on the lower half of every frame (a2v: the paper names only the adversarial terms; "
                  "the reconstruction term of its reference [2], Vougioukas et al.)"),
+    SYNC_TERM: f"a2v addition: {SYNC_TERM_DOC}",
 }
 """Every loss term an ``sdgan`` phase may weight: name → what it is (and where from)."""
 
@@ -60,18 +62,20 @@ class SdganStep(Step):
         phase: weights (names of :data:`LOSS_TERMS`) and discriminators on.
         gan_loss: adversarial form. frame_samples: frames per window the frame D sees.
         device: where batches go. precision: ``training.precision``.
+        sync_expert: the frozen lip-sync expert (:mod:`a2v.losses.sync_expert`) when ``sync`` is weighted.
 
     Call:
         ``step(batch)``: ``reference (B, 3, s, s)``, ``frames (B, T, 3, s, s)`` in [-1, 1],
-        ``audio (B, T, time, coefficients)`` → scalar tensors ``{"g_<term>", "g_total",
+        ``audio (B, T, time, coefficients)`` (and the raw ``mfcc (B, T, 20, 13)`` for ``sync``) → scalar tensors ``{"g_<term>", "g_total",
         "d_frame", "d_sequence", "d_total"}`` (those of the phase; :attr:`columns`).
 
     Raises:
-        ValueError: ``frame_samples`` larger than the windows (at call).
+        ValueError: ``frame_samples`` larger than the windows (at call); ``sync`` weighted without
+            an expert.
     """
 
     def __init__(self, networks: dict, optimizers: dict, phase: Phase, gan_loss: str, frame_samples: int,
-                 device: torch.device, precision: str = "auto"):
+                 device: torch.device, precision: str = "auto", sync_expert=None):
         self.G, self.DF, self.DS = networks["generator"], networks["frame_d"], networks["sequence_d"]
         self.opt_g, self.opt_d = optimizers["g"], optimizers["d"]
         self.weights = phase.active()
@@ -80,6 +84,9 @@ class SdganStep(Step):
         self.bf16 = use_bf16(precision, self.device)
         self.frame_on = "frame" in phase.discriminators and "frame_adv" in self.weights
         self.seq_on = "sequence" in phase.discriminators and "seq_adv" in self.weights
+        self.sync_expert = sync_expert
+        if SYNC_TERM in self.weights and sync_expert is None:
+            raise ValueError(f"phase {phase.name!r} weights {SYNC_TERM!r} but no sync expert was given")
         self.columns = [f"g_{k}" for k in self.weights] + ["g_total"]
         d_cols = (["d_frame"] if self.frame_on else []) + (["d_sequence"] if self.seq_on else [])
         self.columns += d_cols + (["d_total"] if d_cols else [])
@@ -130,6 +137,8 @@ class SdganStep(Step):
                 terms["seq_adv"] = g_adversarial(self.DS(fake, audio)["logits"], self.gan_loss)
         if "l1_lower" in w:
             terms["l1_lower"] = lower_half_l1(fake.flatten(0, 1), real.flatten(0, 1))
+        if SYNC_TERM in w:
+            terms[SYNC_TERM] = sync_expert_loss(self.sync_expert, fake, b["mfcc"])
         total = sum(w[k] * terms[k].float() for k in w)
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
