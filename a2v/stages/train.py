@@ -14,6 +14,7 @@ from a2v.config import experiment
 from a2v.device import resolve_device
 from a2v.stages.common import get_logger
 from a2v.stages.select import read_split
+from a2v.training.distributed import close_world, init_world
 from a2v.training.loop import train_phase
 
 
@@ -22,6 +23,9 @@ def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list
     """Train phase ``phase`` (1-based) of ``exp_name``. Returns the phase's ``checkpoint.pt``.
 
     ``pretrained``: the checkpoints of the networks the recipe pretrains (``a2v pretrain``).
+
+    Started by ``torchrun`` with several processes (the ``train`` rule does so when
+    ``distributed.processes`` > 1), the phase trains data-parallel (:mod:`a2v.training.distributed`).
 
     Raises:
         ValueError: phase out of range, no training clip in the split, or a pretrained checkpoint missing.
@@ -44,4 +48,8 @@ def run(config: dict, exp_name: str, phase: int, split: str | Path, shards: list
     }
     log.info("experiment %s (%s) phase %d/%d (%s) on %s: %d training clips", exp_name, exp["model_type"], phase, len(exp["phases"]),
              exp["phases"][phase - 1]["name"], dev, len(clips))
-    return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log, pretrained)
+    world, dev = init_world(dev)
+    try:
+        return train_phase(train_config, shards, clips, phase - 1, out_dir, init, dev, log, pretrained, world)
+    finally:
+        close_world(world)

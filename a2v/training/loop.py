@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from a2v.recipes import make_recipe
 from a2v.training.checkpoint import plain
 from a2v.training.data import StepBatchSampler, phase_seed, resolve_clips
+from a2v.training.distributed import SINGLE, ShardedBatches, World, average_gradients, broadcast_networks, prepare_networks
 from a2v.training.runner import PhaseRunner, emitter
 from a2v.training.settings import use_channels_last
 
@@ -39,6 +40,7 @@ def train_phase(
     device: torch.device | str = "cpu",
     log: Callable[[str], None] | logging.Logger | None = None,
     pretrained: dict[str, str | Path] | None = None,
+    world: World = SINGLE,
 ) -> Path:
     """Run (or resume) phase ``phase_index`` of an experiment's curriculum.
 
@@ -57,12 +59,16 @@ def train_phase(
         log: a callable taking a line, or a ``logging.Logger``.
         pretrained: checkpoints of the networks the recipe pretrains (name → path; the
             ``pretrain`` rule's outputs), for the recipe's :meth:`~a2v.recipes.base.Recipe.needed_pretrained`.
+        world: the data-parallel processes (:mod:`a2v.training.distributed`; ``torchrun``): each
+            takes its share of every global batch of ``training.batch_size``, gradients are
+            averaged, rank 0 writes the outputs.
 
     Returns:
         Path of ``out_dir/checkpoint.pt``.
 
     Raises:
-        ValueError: unknown model type, invalid sections, phase index or clip list.
+        ValueError: unknown model type, invalid sections, phase index or clip list; a batch size
+            that the processes cannot share evenly.
     """
     emit = emitter(log)
     device = torch.device(device)
@@ -80,29 +86,32 @@ def train_phase(
     if recipe.pretrained_paths:
         identity["pretrained_checkpoints"] = dict(recipe.pretrained_paths)
     runner = PhaseRunner(out_dir, recipe.name, phase.name, phase_index, phase.steps, identity, emit, plain(config),
-                         tcfg.log_every, tcfg.checkpoint_every, tcfg.progress_interval)
+                         tcfg.log_every, tcfg.checkpoint_every, tcfg.progress_interval, world)
     if (done := runner.complete()) is not None:
         return done
 
     seed = phase_seed(tcfg.seed, phase_index)
     torch.manual_seed(seed)
-    networks = {k: v.to(device) for k, v in recipe.build().items()}
+    networks = prepare_networks({k: v.to(device) for k, v in recipe.build().items()}, world, device)
     if use_channels_last(tcfg.channels_last, device):
         networks = {k: v.to(memory_format=torch.channels_last) for k, v in networks.items()}
     optimizers = recipe.optimizers(networks)
     state = runner.start(networks, optimizers, device, init_checkpoint)
+    broadcast_networks(networks, world)
+    average_gradients(optimizers, world)
     if state is None:
         state = recipe.fit_state(clips)
         emit(f"[{phase.name}] fresh start; data state ({', '.join(state) or 'none'}) fitted on {len(clips)} clips")
     dataset = recipe.dataset(clips, state)
     sampler = StepBatchSampler(len(dataset), tcfg.batch_size, seed, runner.start_step, phase.steps)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=tcfg.num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(dataset, batch_sampler=ShardedBatches(sampler, world, tcfg.batch_size) if world.active else sampler, num_workers=tcfg.num_workers, pin_memory=device.type == "cuda")
     step = recipe.trainer(networks, optimizers, phase, device, emit)
     sizes = ", ".join(f"{k} {sum(p.numel() for p in v.parameters()) / 1e6:.2f} M" for k, v in networks.items())
     emit(
         f"[{phase.name}] {recipe.name}: {sizes}; {len(clips)} clips, {len(dataset)} samples, {recipe.image_size}px, "
         f"batch {tcfg.batch_size}, steps {runner.start_step}->{phase.steps}, losses {phase.active()}, "
         f"discriminators {list(phase.discriminators) or 'off'}, device {device}"
+        + (f", process {world.rank + 1}/{world.size} ({tcfg.batch_size // world.size} samples of each global batch)" if world.active else "")
         + (f", {step.describe()}" if step.describe() else "")
     )
     return runner.run(loader, step, networks, optimizers, state, step.columns,

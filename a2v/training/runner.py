@@ -12,8 +12,8 @@ and optimisers and gives a step function; the runner does the rest:
   (lr, betas…) winning over the stored ones, and its data state (e.g. the feature normaliser);
 * else a fresh start.
 
-While running: ``losses.csv`` (``step``, the step function's named terms, the caller's extra
-logged values such as MAN's ρ, ``seconds``) every ``log_every`` steps, ``last.pt`` every
+While running: ``losses.csv`` (``step``, the step function's named terms — averaged over the
+processes of a data-parallel run —, the caller's extra logged values such as MAN's ρ, ``seconds``) every ``log_every`` steps, ``last.pt`` every
 ``checkpoint_every`` steps, and ``checkpoint.pt`` at the end (``last.pt`` removed). Checkpoints
 carry the recipe's name (:mod:`a2v.training.checkpoint`).
 """
@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from a2v.training.checkpoint import load_checkpoint, plain, save_checkpoint
+from a2v.training.distributed import SINGLE, World, barrier, mean_over_processes
 from a2v.training.losslog import LossLog
 
 _log = logging.getLogger(__name__)
@@ -60,11 +61,14 @@ class PhaseRunner:
         config: plain settings stored in every checkpoint.
         log_every, checkpoint_every: steps between ``losses.csv`` rows / ``last.pt`` saves.
         progress_interval: seconds between progress-bar refreshes.
+        world: the training processes (:mod:`a2v.training.distributed`); only rank 0 writes
+            ``losses.csv`` and checkpoints, and every process waits for it at the end.
     """
 
     def __init__(self, out_dir: str | Path, recipe: str, phase_name: str, phase_index: int, steps: int, identity: dict,
                  emit: Callable[[str], None], config: dict | None = None, log_every: int = 10, checkpoint_every: int = 500,
-                 progress_interval: float = 30.0):
+                 progress_interval: float = 30.0, world: World = SINGLE):
+        self.world = world
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.final, self.last = self.out_dir / FINAL, self.out_dir / LAST
@@ -160,7 +164,8 @@ class PhaseRunner:
             RuntimeError: the batches ran out before ``steps``.
         """
         extra = list((log_values() if log_values else {}).keys())
-        log = LossLog(self.out_dir / LOSSES, ["step", *columns, *extra, "seconds"], self.start_step if self.resumed else None)
+        main = self.world.is_main
+        log = LossLog(self.out_dir / LOSSES, ["step", *columns, *extra, "seconds"], self.start_step if self.resumed else None) if main else None
         t0 = time.perf_counter()
 
         def snapshot(step: int, complete: bool, more: dict | None = None) -> dict:
@@ -177,7 +182,8 @@ class PhaseRunner:
         for net in networks.values():
             net.train()
         step = self.start_step
-        bar = tqdm(total=self.steps, initial=step, desc=self.phase_name, file=sys.stderr, mininterval=self.progress_interval)
+        bar = tqdm(total=self.steps, initial=step, desc=self.phase_name, file=sys.stderr, mininterval=self.progress_interval,
+                   disable=not main)
         try:
             schedule = getattr(step_fn, "set_step", None)  # a step may schedule its lr by the phase's step
             for batch in batches:
@@ -186,29 +192,35 @@ class PhaseRunner:
                 terms = step_fn(batch)
                 step += 1
                 bar.update(1)
-                if step == 1 or step % self.log_every == 0 or step == self.steps:
+                log_now = step == 1 or step % self.log_every == 0 or step == self.steps
+                if log_now and self.world.active:  # the logged terms are the global batch's means
+                    terms = mean_over_processes(terms, self.world)
+                if main and log_now:
                     row = {"step": step, "seconds": round(self.elapsed + time.perf_counter() - t0, 3)}
                     row.update({k: f"{float(v):.6g}" for k, v in terms.items()})
                     if log_values:
                         row.update({k: f"{float(v):.6g}" for k, v in log_values().items()})
                     log.write(row)
                     bar.set_postfix({k: f"{float(v):.3g}" for k, v in terms.items()}, refresh=False)
-                if step % self.checkpoint_every == 0 and step < self.steps:
+                if main and step % self.checkpoint_every == 0 and step < self.steps:
                     save_checkpoint(self.last, snapshot(step, False))
                     self.emit(f"[{self.phase_name}] step {step}/{self.steps}: saved {self.last}")
                 if step >= self.steps:
                     break
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
         if step != self.steps:
             raise RuntimeError(f"[{self.phase_name}] the batches stopped at step {step} of {self.steps}")
         for net in networks.values():
             net.eval()
         more = finish() if finish else {}
-        save_checkpoint(self.final, snapshot(step, True, more))
-        if self.last.exists():
-            self.last.unlink()
+        if main:
+            save_checkpoint(self.final, snapshot(step, True, more))
+            if self.last.exists():
+                self.last.unlink()
+        barrier(self.world)  # the others return once checkpoint.pt is written
         self.emit(f"[{self.phase_name}] done: {step} steps in {self.elapsed + time.perf_counter() - t0:.1f} s -> {self.final}")
         return self.final
 

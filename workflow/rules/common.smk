@@ -18,6 +18,10 @@ _CLI_CONFIGFILES = [str(f) for f in (workflow.overwrite_configfiles or [])]
 _CONFIGFILES = [str(f) for f in workflow.configfiles if str(f) not in _CLI_CONFIGFILES] + _CLI_CONFIGFILES
 CONFIG_ARGS = " ".join(f"-c {shlex.quote(f)}" for f in _CONFIGFILES)
 A2V = f"{PY} -m a2v"
+# `a2v train` under torchrun when the config asks for data-parallel processes (a2v.training.distributed)
+TRAIN_PROCESSES = int(config.get("distributed", {}).get("processes", 1))
+A2V_TRAIN = (f"{PY} -m torch.distributed.run --standalone --nproc_per_node {TRAIN_PROCESSES} -m a2v"
+             if TRAIN_PROCESSES > 1 else A2V)
 
 
 wildcard_constraints:

@@ -45,13 +45,13 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{exp}}_phase{{phase}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: 2 * TRAIN_PROCESSES
     resources:
-        gpu=1,
+        gpu=TRAIN_PROCESSES,
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        a2v=A2V,
+        a2v=A2V_TRAIN,
         args=CONFIG_ARGS,
         init=lambda wildcards, input: f"--init {input.init[0]}" if input.init else "",
         pretrained=pretrained_args,
