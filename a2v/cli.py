@@ -155,7 +155,8 @@ def cmd_generate(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="a2v", description="audio-driven talking-face pipeline")
+    parser = argparse.ArgumentParser(prog="a2v", description="audio-driven talking-face pipeline",
+                                     fromfile_prefix_chars="@")  # --shards @list.txt: one path per line
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("download", help="fetch a dataset's sources (resumable, retried, sha256-verified) and write its manifest")

@@ -4,6 +4,7 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from a2v.config import experiment  # an experiment with its defaults merged: the one definition
 from a2v.datasets.registry import lipreader_reason  # whether a lip-reader judges a corpus
@@ -97,6 +98,19 @@ def exp_unseen_shards(wildcards):
     return [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in config["datasets"][dataset].get("unseen_speakers") or []]
 
 
+def shard_list(kind):
+    """Input function: the file listing the experiment dataset's shards, ``speakers`` (training
+    speakers) or ``all`` (+ unseen speakers), written by the shard_list rule. Rules pass it as
+    ``--shards @FILE`` (a2v's argparse reads the paths from it): a VoxCeleb2-sized list (6000 paths)
+    would not fit in one shell command (Linux: 128 KiB per argument; benchmarks/dag_scale.py)."""
+
+    def files(wildcards):
+        dataset = exp_dataset(wildcards.exp) if hasattr(wildcards, "exp") else wildcards.dataset
+        return f"{RESULTS}/{dataset}/shards_{kind}.txt"
+
+    return files
+
+
 def exp_test_shards(wildcards):
     """Every shard a test clip can come from: the speakers' and the unseen speakers'."""
     return exp_shards(wildcards) + exp_unseen_shards(wildcards)
@@ -168,12 +182,22 @@ def comparison_inputs(kind):
     return [f"{RESULTS}/{e}/{paths[kind]}" for e in exps]
 
 
-def comparison_shards(wildcards):
-    """The test clips' shards (the first compared experiment's; all share its dataset)."""
+def comparison_dataset() -> str:
+    """The one dataset of comparison.experiments."""
     exps = config.get("comparison", {}).get("experiments", [])
     datasets = {exp_dataset(e) for e in exps}
     if len(datasets) != 1:
         raise ValueError(f"comparison.experiments must share one dataset, got {sorted(datasets)}")
-    dataset = datasets.pop()
+    return datasets.pop()
+
+
+def comparison_shard_list(wildcards):
+    """The shard list (all speakers') of the comparison's dataset."""
+    return f"{RESULTS}/{comparison_dataset()}/shards_all.txt"
+
+
+def comparison_shards(wildcards):
+    """The test clips' shards (the first compared experiment's; all share its dataset)."""
+    dataset = comparison_dataset()
     unseen = config["datasets"][dataset].get("unseen_speakers") or []
     return dataset_shards(dataset) + [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in unseen]

@@ -7,6 +7,7 @@ rule generate_test:
         checkpoint=lambda wildcards: final_checkpoint(wildcards.exp),
         split=rules.select.output.split,
         shards=exp_test_shards,
+        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
     output:
         listing=f"{RESULTS}/{{exp}}/videos/videos.tsv",
     log:
@@ -25,7 +26,7 @@ rule generate_test:
         # settings come from the checkpoint (an input: retraining reruns this job)
     shell:
         "{params.a2v} generate-test {params.args} --checkpoint {input.checkpoint} --split {input.split}"
-        " --shards {input.shards} --out-dir {params.out_dir} > {log} 2>&1"
+        " --shards @{input.shard_list} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule evaluate:
@@ -33,6 +34,7 @@ rule evaluate:
         videos=rules.generate_test.output.listing,
         split=rules.select.output.split,
         shards=exp_test_shards,
+        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
         reference=lambda wildcards: experiment(config, wildcards.exp)["evaluate"].get("reference_metrics", "config/reference_metrics.yaml"),
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
@@ -55,7 +57,7 @@ rule evaluate:
         judges=judge_args,
     shell:
         "{params.a2v} evaluate {params.args} --experiment {wildcards.exp} --split {input.split}"
-        " --shards {input.shards} --videos {params.videos} --out-dir {params.out_dir}"
+        " --shards @{input.shard_list} --videos {params.videos} --out-dir {params.out_dir}"
         " {params.judges} > {log} 2>&1"
 
 
@@ -66,6 +68,7 @@ rule report:
         ear=rules.evaluate.output.ear,
         videos=rules.generate_test.output.listing,
         shards=exp_test_shards,
+        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
         checkpoints=lambda wildcards: phase_checkpoints(wildcards.exp),
         selection=rules.select.output.selection,  # CRAN Fig. 3: phoneme histograms before/after selection
         lipreader=exp_judge("lipreader"),
@@ -85,7 +88,7 @@ rule report:
         judges=judge_args,
     shell:
         "{params.a2v} report {params.args} --experiment {wildcards.exp} --metrics {input.metrics}"
-        " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards {input.shards}"
+        " --per-clip {input.per_clip} --ear {input.ear} --videos {input.videos} --shards @{input.shard_list}"
         " --checkpoints {input.checkpoints} --selection {input.selection} {params.judges} --out {output.html} > {log} 2>&1"
 
 
@@ -96,6 +99,7 @@ rule model_comparison:
         per_clip=comparison_inputs("per_clip"),
         videos=comparison_inputs("videos"),
         shards=comparison_shards,
+        shard_list=ancient(comparison_shard_list),
     output:
         csv=f"{RESULTS}/model_comparison.csv",
         html=f"{RESULTS}/model_comparison.html",
@@ -112,4 +116,4 @@ rule model_comparison:
         experiments=" ".join(config.get("comparison", {}).get("experiments", [])),
     shell:
         "{params.a2v} compare {params.args} --experiments {params.experiments} --metrics {input.metrics}"
-        " --shards {input.shards} --out-csv {output.csv} --out-html {output.html} > {log} 2>&1"
+        " --shards @{input.shard_list} --out-csv {output.csv} --out-html {output.html} > {log} 2>&1"

@@ -39,3 +39,21 @@ rule ingest:
         settings=settings_of("datasets", "{dataset}"),  # adapter, options, source, speakers
     shell:
         "{params.a2v} ingest {params.args} --dataset {wildcards.dataset} --out {output.index} > {log} 2>&1"
+
+
+# The shard lists that rules pass as `--shards @FILE` (common.smk: shard_list).
+rule shard_list:
+    input:
+        shards=lambda wildcards: dataset_shards(wildcards.dataset)
+        + ([f"{RESULTS}/features/{wildcards.dataset}/{spk}.h5" for spk in config["datasets"][wildcards.dataset].get("unseen_speakers") or []]
+           if wildcards.kind == "all" else []),
+    output:
+        f"{RESULTS}/{{dataset}}/shards_{{kind}}.txt",
+    wildcard_constraints:
+        kind="speakers|all",
+    log:
+        f"{RESULTS}/logs/shard_list/{{dataset}}_{{kind}}.log",
+    localrule: True
+    run:
+        Path(output[0]).write_text("".join(f"{p}\n" for p in input.shards))
+        Path(log[0]).write_text(f"{len(input.shards)} shards\n")

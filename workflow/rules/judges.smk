@@ -7,6 +7,7 @@
 rule select_dataset:
     input:
         shards=lambda wildcards: dataset_shards(wildcards.dataset),
+        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
     output:
         split=f"{RESULTS}/{{dataset}}/lipreader_split.tsv",
     log:
@@ -20,13 +21,14 @@ rule select_dataset:
         args=CONFIG_ARGS,
         settings=settings_of("select"),  # the top-level select settings only
     shell:
-        "{params.a2v} select {params.args} --shards {input.shards} --out {output.split} > {log} 2>&1"
+        "{params.a2v} select {params.args} --shards @{input.shard_list} --out {output.split} > {log} 2>&1"
 
 
 rule train_judge:
     input:
         split=rules.select_dataset.output.split,
         shards=lambda wildcards: dataset_shards(wildcards.dataset),
+        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
     output:
         checkpoint=f"{RESULTS}/{{judge}}/{{dataset}}/checkpoint.pt",
     log:
@@ -46,5 +48,5 @@ rule train_judge:
         out_dir=lambda wildcards: f"{RESULTS}/{wildcards.judge}/{wildcards.dataset}",
         settings=settings_of("{judge}"),  # lipreader or syncnet
     shell:
-        "{params.a2v} train-judge {params.args} {wildcards.judge} --split {input.split} --shards {input.shards}"
+        "{params.a2v} train-judge {params.args} {wildcards.judge} --split {input.split} --shards @{input.shard_list}"
         " --out-dir {params.out_dir} > {log} 2>&1"

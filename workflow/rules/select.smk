@@ -13,6 +13,7 @@
 checkpoint select:
     input:
         shards=exp_shards,
+        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
         unseen=exp_unseen_shards,
     output:
         split=f"{RESULTS}/{{exp}}/split.tsv",
@@ -28,5 +29,5 @@ checkpoint select:
         args=CONFIG_ARGS,
         settings=exp_settings_of("select"),  # top-level select under the experiment's own
     shell:
-        "{params.a2v} select {params.args} --experiment {wildcards.exp} --shards {input.shards}"
+        "{params.a2v} select {params.args} --experiment {wildcards.exp} --shards @{input.shard_list}"
         " --unseen-shards {input.unseen} --out {output.split} --selection-out {output.selection} > {log} 2>&1"

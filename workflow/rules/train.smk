@@ -8,6 +8,7 @@ rule pretrain:
     input:
         split=rules.select.output.split,
         shards=exp_shards,
+        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
     output:
         checkpoint=f"{RESULTS}/{{exp}}/pretrained/{{network}}/checkpoint.pt",
     log:
@@ -28,7 +29,7 @@ rule pretrain:
         settings=exp_settings_of("pretrained"),  # editing any pretrained section reruns
     shell:
         "{params.a2v} pretrain {params.args} --experiment {wildcards.exp} --network {wildcards.network}"
-        " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} > {log} 2>&1"
+        " --split {input.split} --shards @{input.shard_list} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule train:
@@ -36,6 +37,7 @@ rule train:
         unpack(lambda wildcards: exp_pretrained(wildcards)),
         split=rules.select.output.split,
         shards=exp_shards,
+        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
         init=previous_checkpoint,
     output:
         checkpoint=f"{RESULTS}/{{exp}}/phase{{phase}}/checkpoint.pt",
@@ -59,5 +61,5 @@ rule train:
         settings=exp_settings,  # editing the experiment's settings reruns its training
     shell:
         "{params.a2v} train {params.args} --experiment {wildcards.exp} --phase {wildcards.phase}"
-        " --split {input.split} --shards {input.shards} --out-dir {params.out_dir} {params.init}"
+        " --split {input.split} --shards @{input.shard_list} --out-dir {params.out_dir} {params.init}"
         " {params.pretrained} > {log} 2>&1"
