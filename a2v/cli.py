@@ -147,10 +147,21 @@ def cmd_compare(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from a2v.generate import generate_video
+    from a2v.generate import generate_batch, generate_video
 
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.batch:
+        results = generate_batch(args.batch, args.checkpoint, args.device, args.finetune_steps, args.crop_only, log)
+        for out, error in results:
+            print(out or f"error: {error}")
+        if any(error for _, error in results):
+            raise A2VError(f"{args.batch}: {sum(1 for _, e in results if e)} of {len(results)} videos failed (listed above)")
+        return
+    missing = [f for f in ("image", "audio", "output") if not getattr(args, f)]
+    if missing:
+        raise A2VError(f"generate needs --image, --audio and -o (or --batch jobs.csv); missing: {', '.join(missing)}")
     path = generate_video(args.image, args.audio, args.checkpoint, args.output, device=args.device,
-                          finetune_steps=args.finetune_steps, log=lambda m: print(m, file=sys.stderr))
+                          finetune_steps=args.finetune_steps, log=log, crop_only=args.crop_only)
     print(path)
 
 
@@ -290,10 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("generate", help="one face image + speech audio -> talking-head mp4")
-    p.add_argument("--image", required=True, help="face photo (jpg/png)")
-    p.add_argument("--audio", required=True, help="speech (any format/rate ffmpeg reads)")
+    p.add_argument("--image", help="face photo (jpg/png)")
+    p.add_argument("--audio", help="speech (any format/rate ffmpeg reads; the output carries it as given)")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("-o", "--output", required=True, help="output .mp4")
+    p.add_argument("-o", "--output", help="output .mp4 (the whole photo, the face pasted back)")
+    p.add_argument("--crop-only", action="store_true", help="write the aligned face crops, not the whole photo")
+    p.add_argument("--batch", metavar="JOBS.CSV", help="CSV image,audio,output: one video per line, one model load")
     p.add_argument("--device", default="auto")
     p.add_argument("--finetune-steps", type=int, default=None,
                    help="one-shot fine-tuning steps on the face before generating (OneShotA2V §5; 0: none; "

@@ -1,15 +1,23 @@
 """One face image + speech → talking-head video (``a2v generate``).
 
 The photo's face is found (dlib HOG + 68-point landmarks), similarity-aligned and cropped exactly
-as in preprocessing (:mod:`a2v.face.align`) to the checkpoint's crop size; the audio (any format,
-rate or channel count ffmpeg reads) is resampled to 16 kHz mono and turned into per-frame
-features on the shared time base; the generator runs autoregressively
-(the checkpoint's recipe, :func:`a2v.inference.load_generator`); frames and the input audio are muxed into an mp4 at 25 fps
-whose duration equals the audio's to within one frame.
+as in preprocessing (:mod:`a2v.face.align`) to the model's frame size; the audio (any format, rate
+or channel count ffmpeg reads) is resampled to 16 kHz mono for the per-frame features on the shared
+time base; the checkpoint's recipe generates the face crops (:func:`a2v.inference.load_generator`).
+
+Output (an mp4 at the model's fps, 25):
+
+* the whole photo at its own size, each generated face warped back into it with a feathered,
+  colour-matched mask (:mod:`a2v.face.paste`); ``crop_only`` keeps the aligned crops instead;
+* the input audio as given — its sample rate and channels — trimmed or padded to the video's
+  duration exactly (:class:`a2v.io.video.VideoStream`);
+* frames streamed to the encoder one at a time, so the pasted full-size frames are never all in
+  memory (the model's crops are: T × S² × 3 bytes, 37 MB for 2 minutes at 64²).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -23,7 +31,6 @@ from a2v.face.align import align_image
 from a2v.face.landmarks import make_backend
 from a2v.inference import load_generator
 from a2v.io.audio import load_audio
-from a2v.io.video import write_video
 from a2v.stages.features import audio_config
 
 
@@ -48,31 +55,58 @@ def face_crop(image: np.ndarray, crop_size: int, source: str | Path = "image") -
     Raises:
         NoFaceError: no face found.
     """
+    return align_face(image, crop_size, source)[0]
+
+
+def align_face(image: np.ndarray, crop_size: int, source: str | Path = "image") -> tuple[np.ndarray, np.ndarray]:
+    """The aligned face crop of a photo, ``(S, S, 3)`` uint8, and its ``(2, 3)`` float32 matrix
+    (photo pixels → crop pixels).
+
+    Raises:
+        NoFaceError: no face found.
+    """
     landmarks, confidence = make_backend("dlib", detect_every=1)(image[None])
     if confidence[0] <= 0 or not np.isfinite(landmarks[0]).all():
         raise NoFaceError(source, "no face found in the image")
-    crop, _, _ = align_image(image, landmarks[0], crop_size)
-    return crop
+    crop, _, matrix = align_image(image, landmarks[0], crop_size)
+    return crop, matrix
 
 
-def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path, output: str | Path, device: str = "auto",
-                   finetune_steps: int | None = None, log=None) -> Path:
-    """Write a talking-head mp4 for ``image`` speaking ``audio``.
+def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path | None, output: str | Path,
+                   device: str = "auto", finetune_steps: int | None = None, log=None, crop_only: bool = False,
+                   model=None, progress: bool = True) -> Path:
+    """Write a talking-head mp4 for ``image`` speaking ``audio`` (see the module docstring).
 
-    ``finetune_steps`` > 0 first adapts the model to the face (one-shot fine-tuning, e.g.
-    OneShotA2V §5; models without it raise ``NotImplementedError``); ``None`` takes the
-    checkpoint's ``training.finetune_steps`` (0 for models without the key).
+    Args:
+        image: the photo (any format OpenCV reads); audio: any file ffmpeg reads.
+        checkpoint: a phase's ``checkpoint.pt`` (ignored when ``model`` is given).
+        output: the ``.mp4`` to write (atomically: nothing under this name on error).
+        finetune_steps: > 0 first adapts the model to the face (one-shot fine-tuning, e.g.
+            OneShotA2V §5; models without it raise ``NotImplementedError``); ``None`` takes the
+            checkpoint's ``training.finetune_steps`` (0 for models without the key).
+        crop_only: write the aligned S×S crops, not the whole photo.
+        model: an already loaded :class:`~a2v.inference.Generator` (``a2v generate --batch``).
+        progress: a progress bar on stderr while the frames are written.
 
     Raises:
-        MediaError: unreadable image or audio, or silent audio.
+        MediaError: unreadable image or audio, silent audio, an image smaller than the face crop.
         NoFaceError: no face in the image.
         NotImplementedError: ``finetune_steps`` for a model without one-shot fine-tuning.
     """
+    from tqdm import tqdm
+
+    from a2v.face.paste import PasteBack
+    from a2v.io.video import VideoStream
+
     dev = resolve_device(device)
-    model = load_generator(checkpoint, dev)
-    reference = face_crop(read_image(image), model.image_size, image)
+    model = model or load_generator(checkpoint, dev)
+    photo = read_image(image)
+    S = model.image_size
+    if min(photo.shape[:2]) < S:
+        raise MediaError(image, f"image is {photo.shape[1]}×{photo.shape[0]} pixels, smaller than the model's {S}×{S} face crop")
     cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
+    reference, matrix = align_face(photo, S, image)
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
     feats = audio_features(wave, n_frames, cfg)
     if "content" in model.feature_keys:  # speech-content features, as the features stage computes them
@@ -91,4 +125,60 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path,
     if finetune_steps > 0:
         model.finetune(reference, finetune_steps, dev, log)
     frames = model.generate(reference, {k: feats[k] for k in model.feature_keys}, dev)
-    return write_video(output, frames, cfg.fps, wave, cfg.sample_rate)
+    if crop_only:
+        height, width, paste = S, S, None
+    else:
+        height, width = photo.shape[:2]
+        paste = PasteBack(photo, matrix, S)
+    with VideoStream(output, width, height, cfg.fps) as video:
+        for frame in tqdm(frames, desc=f"frames -> {Path(output).name}", unit="frame", disable=not progress, file=sys.stderr):
+            video.write(frame if paste is None else paste(frame))
+        return video.close(audio=audio)
+
+
+def read_jobs(path: str | Path) -> list[dict[str, str]]:
+    """The lines of a ``--batch`` file: CSV with a header ``image,audio,output`` (relative paths
+    are relative to the file's folder).
+
+    Raises:
+        MediaError: missing file, other columns, or an empty list.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "batch file not found")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or set(rows[0]) != {"image", "audio", "output"}:
+        raise MediaError(path, "a batch file is CSV with the header image,audio,output and one line per video")
+    return [{k: str((path.parent / v.strip()) if not Path(v.strip()).is_absolute() else v.strip()) for k, v in r.items()} for r in rows]
+
+
+def generate_batch(jobs: str | Path, checkpoint: str | Path, device: str = "auto", finetune_steps: int | None = None,
+                   crop_only: bool = False, log=None) -> list[tuple[str, str]]:
+    """Every line of a ``--batch`` file with one model load; a line that fails (no face, silent
+    audio…) is reported and the others go on. Returns ``(output or "", error or "")`` per line.
+
+    Raises:
+        MediaError: a bad batch file.
+    """
+    from a2v.errors import A2VError
+
+    rows = read_jobs(jobs)
+    dev = resolve_device(device)
+    model = load_generator(checkpoint, dev)
+    weights = {k: {n: t.detach().clone() for n, t in net.state_dict().items()} for k, net in model.networks.items()}
+    results = []
+    for i, row in enumerate(rows, 1):
+        try:
+            out = generate_video(row["image"], row["audio"], None, row["output"], dev, finetune_steps, log, crop_only, model)
+            results.append((str(out), ""))
+        except (A2VError, NotImplementedError) as exc:
+            results.append(("", str(exc)))
+        finally:  # one-shot fine-tuning must not carry over to the next face
+            for k, net in model.networks.items():
+                net.load_state_dict(weights[k])
+        if log:
+            log(f"[{i}/{len(rows)}] {results[-1][0] or 'failed: ' + results[-1][1]}")
+    return results

@@ -187,3 +187,120 @@ def _last_line(err: object) -> str:
     text = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else "no message"
+
+
+class VideoStream:
+    """An H.264 mp4 written frame by frame (the frames stream to ffmpeg; memory stays flat), then
+    given an audio track, atomically.
+
+    Args:
+        path: output ``.mp4``; parent folders are created. Nothing appears under this name until
+            :meth:`close` has muxed the audio (a temporary file beside it until then).
+        width, height: frame size in pixels (odd sizes are padded by one pixel for 4:2:0).
+        fps: frame rate. crf: x264 quality.
+
+    Use::
+
+        with VideoStream(out, w, h, 25) as video:
+            for frame in frames:          # (h, w, 3) uint8 RGB each
+                video.write(frame)
+            video.close(audio="speech.wav")   # the user's file, as given
+
+    Raises:
+        ValueError: a frame of another size or dtype. MediaError: ffmpeg failed.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, crf: int = 18):
+        self.path, self.w, self.h, self.fps = Path(path), int(width), int(height), float(fps)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.video_tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{self.path.stem}.video.", dir=self.path.parent)
+        os.close(fd)
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{self.w}x{self.h}", r=self.fps).video
+        if self.w % 2 or self.h % 2:
+            video = video.filter("pad", self.w + self.w % 2, self.h + self.h % 2)
+        self.proc = (ffmpeg.output(video, self.video_tmp, vcodec="libx264", pix_fmt="yuv420p", crf=crf, r=self.fps)
+                     .global_args("-nostdin", "-v", "error", "-y")
+                     .run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True))
+        self.n_frames, self.closed = 0, False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one ``(height, width, 3)`` uint8 RGB frame."""
+        frame = np.asarray(frame)
+        if frame.shape != (self.h, self.w, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be ({self.h}, {self.w}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        self.n_frames += 1
+
+    def close(self, audio: str | Path | None = None) -> Path:
+        """Finish the video; with ``audio`` (any file ffmpeg reads), mux its first audio stream as
+        given — its sample rate and channels kept — trimmed or padded with silence to the video's
+        duration (frames / fps) exactly. The stream is copied when it is AAC already and needs
+        neither trim nor pad; else it is encoded to AAC (what an mp4 holds) at its own rate and
+        channel count. Returns the final path.
+
+        Raises:
+            MediaError: ffmpeg failed, or no frame was written.
+        """
+        from a2v.io.audio import probe_audio
+
+        self.proc.stdin.close()
+        err = self.proc.stderr.read()
+        self.proc.wait()
+        self.closed = True
+        try:
+            if self.proc.returncode != 0:
+                raise MediaError(self.path, f"ffmpeg failed to encode ({_last_line(err)})")
+            if self.n_frames == 0:
+                raise MediaError(self.path, "no frame was written")
+            if audio is None:
+                os.replace(self.video_tmp, self.path)
+                return self.path
+            info = probe_audio(audio)
+            duration = self.n_frames / self.fps
+            fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{self.path.stem}.", dir=self.path.parent)
+            os.close(fd)
+            try:
+                v = ffmpeg.input(self.video_tmp).video
+                a = ffmpeg.input(str(audio)).audio
+                src_s = _audio_seconds(audio)
+                if info.codec == "aac" and abs(src_s - duration) < 0.5 / info.sample_rate:
+                    out = ffmpeg.output(v, a, tmp, vcodec="copy", acodec="copy", movflags="+faststart")
+                else:
+                    a = a.filter("apad").filter("atrim", duration=duration)
+                    out = ffmpeg.output(v, a, tmp, vcodec="copy", acodec="aac", audio_bitrate="192k", ar=info.sample_rate,
+                                        ac=info.channels, movflags="+faststart")
+                proc = out.global_args("-nostdin", "-v", "error", "-y").run_async(cmd=ffmpeg_exe(), pipe_stderr=True)
+                _, err = proc.communicate()
+                if proc.returncode != 0:
+                    raise MediaError(self.path, f"ffmpeg failed to mux the audio of {audio} ({_last_line(err)})")
+                os.replace(tmp, self.path)
+                tmp = None
+            finally:
+                if tmp and os.path.exists(tmp):
+                    os.unlink(tmp)
+            return self.path
+        finally:
+            if os.path.exists(self.video_tmp):
+                os.unlink(self.video_tmp)
+
+    def __enter__(self) -> "VideoStream":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if not self.closed:  # an error before close(): stop ffmpeg, leave nothing behind
+            self.proc.kill()
+            self.proc.wait()
+            self.closed = True
+            if os.path.exists(self.video_tmp):
+                os.unlink(self.video_tmp)
+        return False
+
+
+def _audio_seconds(path: str | Path) -> float:
+    """Duration of a file's first audio stream in seconds: its samples, decoded, over its rate."""
+    from a2v.io.audio import probe_audio
+
+    rate = probe_audio(path).sample_rate
+    out, _ = (ffmpeg.input(str(path)).audio.output("pipe:", format="s16le", ac=1, ar=rate)
+              .global_args("-nostdin", "-v", "error").run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
+    return len(out) / 2 / rate
