@@ -107,6 +107,9 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
     cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
     reference, matrix = align_face(photo, S, image)
+    if log:
+        log(f"{image}: face found and aligned to {S}×{S}; {len(wave) / cfg.sample_rate:.2f} s of speech -> "
+            f"{max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))} frames")
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
     feats = audio_features(wave, n_frames, cfg)
     if "content" in model.feature_keys:  # speech-content features, as the features stage computes them

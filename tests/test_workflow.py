@@ -23,7 +23,7 @@ from a2v.io.video import probe_video, read_frames
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 STAGES = {"download", "ingest", "extract", "align", "features", "select", "train", "generate_test", "evaluate", "report",
-          "select_dataset", "train_judge"}
+          "select_dataset", "train_judge", "shard_list"}
 
 
 def _snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -159,7 +159,8 @@ def test_touching_a_shard_reruns_only_later_stages(repo, tiny_run):
     now = time.time() + 5
     os.utime(shard, (now, now))
     out = _snakemake(repo, "-n", tiny_run["target"], "--nolock", "--configfile", str(tiny_run["cfg"]))
-    assert _jobs(out.stdout + out.stderr) == {"select", "select_dataset", "train_judge", "train", "generate_test", "evaluate", "report"}
+    assert _jobs(out.stdout + out.stderr) == {"shard_list", "select", "select_dataset", "train_judge", "train", "generate_test",
+                                              "evaluate", "report"}
 
 
 def test_known_answer_real_clip_as_if_generated(tiny_run, tmp_path):

@@ -54,6 +54,7 @@ rule shard_list:
     log:
         f"{RESULTS}/logs/shard_list/{{dataset}}_{{kind}}.log",
     localrule: True
-    run:
-        Path(output[0]).write_text("".join(f"{p}\n" for p in input.shards))
-        Path(log[0]).write_text(f"{len(input.shards)} shards\n")
+    conda:
+        "../envs/preprocess.yaml"
+    script:
+        "../scripts/shard_list.py"

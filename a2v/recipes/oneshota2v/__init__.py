@@ -44,6 +44,7 @@ Config keys (every one checked here; unknown keys raise ``ValueError``)::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -356,7 +357,9 @@ class OneShotA2VRecipe(Recipe):
         G.requires_grad_(True)  # a previous fine-tuning (another face) left it frozen
         opt = torch.optim.Adam(G.parameters(), lr=self.training.finetune_lr, betas=self.training.betas)
         before = after = float("nan")
-        for i in range(steps):
+        from tqdm import tqdm
+
+        for i in tqdm(range(steps), desc="one-shot fine-tuning", unit="step", disable=log is None, file=sys.stderr):
             loss = perceptual(G(ref, code), ref)
             if i == 0:
                 before = float(loss.detach())

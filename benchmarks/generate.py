@@ -1,0 +1,126 @@
+"""Speed and memory of generation (``a2v generate``).
+
+Speed: frames per second of each recipe's ``generate`` (the networks alone, no face detection or
+encoding) at 64², 128² and 256², with the CPU presets of ``config/cpu_bench.yaml`` (untrained weights:
+the speed does not depend on them), on the audio features of a real GRID clip tiled to
+``--seconds``. OneShotA2V reads MFCC here (``content.kind: mfcc``) rather than Whisper frames, whose
+encoder cost is the features stage's. MAN generates autoregressively frame by frame (its predictor
+reads the previous frames); the others run blocks of frames (``batch``), CRAN and SDGAN carrying their
+GRU state from block to block.
+
+Memory: peak RSS of ``a2v generate`` (a separate process each, ``/usr/bin/time``-style via
+``resource.getrusage(RUSAGE_CHILDREN)``) for 10 s and 120 s of speech with ``--checkpoint`` (the
+demo's MAN by default), the photo pasted back: frames stream to the encoder, so the two should be
+within about 10 % of each other.
+
+    python benchmarks/generate.py [--sizes 64 128 256] [--models man oneshota2v cran sdgan]
+                                  [--checkpoint results/man_grid/phase2/checkpoint.pt] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT / "resources" / "grid_sample"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _presets() -> dict:
+    cfg = yaml.safe_load((ROOT / "config" / "cpu_bench.yaml").read_text())
+    out = {k: dict(v["model"]) for k, v in cfg["model_defaults"].items()}
+    out["oneshota2v"]["content"] = {**out["oneshota2v"].get("content", {}), "kind": "mfcc"}
+    return out
+
+
+def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip: str) -> None:
+    from a2v.features.shard import ShardReader
+    from a2v.recipes import make_recipe
+
+    presets = _presets()
+    with ShardReader(shard) as r:
+        frame0 = r.read(clip, "frames", slice(0, 1))[0]
+        raw = {k: r.read(clip, k) for k in ("mfcc", "mel", "f0_bin", "energy_bin", "flow", "heatmaps", "mfcc_cran") if r.has(clip, k)}
+    n = int(round(seconds * 25))
+    tiled = {k: np.concatenate([v] * (n // len(v) + 1))[:n] for k, v in raw.items()}
+    print("| model | size | frames | seconds | frames/s |\n|---|---|---|---|---|")
+    for name in models:
+        for size in sizes:
+            model = {**presets[name], "image_size": size}
+            if name == "sdgan":
+                model["net_size"] = size
+            recipe = make_recipe(name, model, {}, [])
+            torch.manual_seed(0)
+            nets = {k: v.eval() for k, v in recipe.build().items()}
+            state = recipe.fit_state([(shard, clip)])
+            import cv2
+
+            ref = cv2.resize(frame0, (size, size), interpolation=cv2.INTER_LINEAR)
+            feats = {k: tiled[k] for k in recipe.generation_features}
+            recipe.generate(nets, state, ref, {k: v[:8] for k, v in feats.items()})  # warm-up
+            t0 = time.perf_counter()
+            frames = recipe.generate(nets, state, ref, feats)
+            dt = time.perf_counter() - t0
+            assert frames.shape == (n, size, size, 3)
+            print(f"| {name} | {size}² | {n} | {dt:.1f} | {n / dt:.1f} |", flush=True)
+
+
+def memory(checkpoint: Path, tmp: Path) -> None:
+    import cv2
+    import soundfile
+
+    from a2v.io.audio import load_audio
+    from a2v.io.video import read_frames
+
+    photo = tmp / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(read_frames(GRID / "s1" / "bgbn8n.mpg")[0], cv2.COLOR_RGB2BGR))
+    speech = np.concatenate([load_audio(p, 44100) for p in sorted((GRID / "s1").glob("*.mpg"))])
+    print("\n| speech | frames | wall s | frames/s end to end | peak RSS |\n|---|---|---|---|---|")
+    for seconds in (10, 120):
+        wav = tmp / f"speech{seconds}.wav"
+        soundfile.write(wav, np.tile(speech, seconds * 44100 // len(speech) + 1)[: seconds * 44100], 44100)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "a2v", "generate", "--image", str(photo), "--audio", str(wav), "--checkpoint",
+                        str(checkpoint), "-o", str(tmp / f"out{seconds}.mp4")], check=True, capture_output=True)
+        wall = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        note = "" if peak > before else " (≤ the earlier run's: RUSAGE_CHILDREN keeps the maximum)"
+        print(f"| {seconds} s | {seconds * 25} | {wall:.1f} | {seconds * 25 / wall:.1f} | {peak / 1024:.0f} MB{note} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["man", "oneshota2v", "cran", "sdgan"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256])
+    ap.add_argument("--seconds", type=float, default=4.0, help="speech per speed measurement")
+    ap.add_argument("--checkpoint", type=Path, default=ROOT / "results" / "man_grid" / "phase2" / "checkpoint.pt")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from train_step import _build_shard
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shard = _build_shard(tmp, 64, ["bgbn8n"])
+        print(f"CPU, {args.threads} threads, untrained networks of config/cpu_bench.yaml's presets:\n")
+        speed(args.models, args.sizes, args.seconds, shard, "bgbn8n")
+        if not args.skip_memory:
+            if not args.checkpoint.is_file():
+                raise SystemExit(f"{args.checkpoint}: no checkpoint for the memory measurement (make demo writes one)")
+            memory(args.checkpoint, tmp)
+
+
+if __name__ == "__main__":
+    main()
