@@ -8,19 +8,20 @@ encoder cost is the features stage's. MAN generates autoregressively frame by fr
 reads the previous frames); the others run blocks of frames (``batch``), CRAN and SDGAN carrying their
 GRU state from block to block.
 
-Memory: peak RSS of ``a2v generate`` (a separate process each, ``/usr/bin/time``-style via
-``resource.getrusage(RUSAGE_CHILDREN)``) for 10 s and 120 s of speech with ``--checkpoint`` (the
-demo's MAN by default), the photo pasted back: frames stream to the encoder, so the two should be
-within about 10 % of each other.
+Memory: peak RSS of ``a2v generate`` (each run in a wrapper process of its own that reads
+``resource.getrusage(RUSAGE_CHILDREN)``, ffmpeg included) for 10 s and 120 s of speech with
+``--checkpoint`` (the demo's SDGAN by default: the fastest generator, the path measured is the same
+for all), the photo pasted back: frames stream to the encoder, so the two should be within about
+10 % of each other.
 
     python benchmarks/generate.py [--sizes 64 128 256] [--models man oneshota2v cran sdgan]
-                                  [--checkpoint results/man_grid/phase2/checkpoint.pt] [--threads 2]
+                                  [--checkpoint results/sdgan_grid/phase1/checkpoint.pt] [--threads 2]
+                                  [--skip-speed] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _presets() -> dict:
     cfg = yaml.safe_load((ROOT / "config" / "cpu_bench.yaml").read_text())
-    out = {k: dict(v["model"]) for k, v in cfg["model_defaults"].items()}
-    out["oneshota2v"]["content"] = {**out["oneshota2v"].get("content", {}), "kind": "mfcc"}
+    out = {k: dict(v) for k, v in cfg["model_defaults"].items()}
+    out["oneshota2v"]["model"]["content"] = {**out["oneshota2v"]["model"].get("content", {}), "kind": "mfcc"}
     return out
 
 
@@ -56,10 +57,11 @@ def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip
     print("| model | size | frames | seconds | frames/s |\n|---|---|---|---|---|")
     for name in models:
         for size in sizes:
-            model = {**presets[name], "image_size": size}
+            preset = presets[name]
+            model = {**preset["model"], "image_size": size}
             if name == "sdgan":
                 model["net_size"] = size
-            recipe = make_recipe(name, model, {}, [])
+            recipe = make_recipe(name, model, preset.get("training"), preset["phases"])
             torch.manual_seed(0)
             nets = {k: v.eval() for k, v in recipe.build().items()}
             state = recipe.fit_state([(shard, clip)])
@@ -89,14 +91,15 @@ def memory(checkpoint: Path, tmp: Path) -> None:
     for seconds in (10, 120):
         wav = tmp / f"speech{seconds}.wav"
         soundfile.write(wav, np.tile(speech, seconds * 44100 // len(speech) + 1)[: seconds * 44100], 44100)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        cmd = [sys.executable, "-m", "a2v", "generate", "--image", str(photo), "--audio", str(wav), "--checkpoint",
+               str(checkpoint), "-o", str(tmp / f"out{seconds}.mp4")]
+        wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                   "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "a2v", "generate", "--image", str(photo), "--audio", str(wav), "--checkpoint",
-                        str(checkpoint), "-o", str(tmp / f"out{seconds}.mp4")], check=True, capture_output=True)
+        out = subprocess.run([sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True).stdout
         wall = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        note = "" if peak > before else " (≤ the earlier run's: RUSAGE_CHILDREN keeps the maximum)"
-        print(f"| {seconds} s | {seconds * 25} | {wall:.1f} | {seconds * 25 / wall:.1f} | {peak / 1024:.0f} MB{note} |", flush=True)
+        peak = int(out.split()[-1])
+        print(f"| {seconds} s | {seconds * 25} | {wall:.1f} | {seconds * 25 / wall:.1f} | {peak / 1024:.0f} MB |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,18 +107,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", nargs="+", default=["man", "oneshota2v", "cran", "sdgan"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256])
     ap.add_argument("--seconds", type=float, default=4.0, help="speech per speed measurement")
-    ap.add_argument("--checkpoint", type=Path, default=ROOT / "results" / "man_grid" / "phase2" / "checkpoint.pt")
+    ap.add_argument("--checkpoint", type=Path, default=ROOT / "results" / "sdgan_grid" / "phase1" / "checkpoint.pt")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from train_step import _build_shard
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        shard = _build_shard(tmp, 64, ["bgbn8n"])
-        print(f"CPU, {args.threads} threads, untrained networks of config/cpu_bench.yaml's presets:\n")
-        speed(args.models, args.sizes, args.seconds, shard, "bgbn8n")
+        if not args.skip_speed:
+            shard = _build_shard(tmp, 64, ["bgbn8n"])
+            print(f"CPU, {args.threads} threads, untrained networks of config/cpu_bench.yaml's presets:\n", flush=True)
+            speed(args.models, args.sizes, args.seconds, shard, "bgbn8n")
         if not args.skip_memory:
             if not args.checkpoint.is_file():
                 raise SystemExit(f"{args.checkpoint}: no checkpoint for the memory measurement (make demo writes one)")
