@@ -7,7 +7,7 @@ rule generate_test:
         checkpoint=lambda wildcards: final_checkpoint(wildcards.exp),
         split=rules.select.output.split,
         shards=exp_test_shards,
-        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("all"),
     output:
         listing=f"{RESULTS}/{{exp}}/videos/videos.tsv",
     log:
@@ -34,7 +34,7 @@ rule evaluate:
         videos=rules.generate_test.output.listing,
         split=rules.select.output.split,
         shards=exp_test_shards,
-        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("all"),
         reference=lambda wildcards: experiment(config, wildcards.exp)["evaluate"].get("reference_metrics", "config/reference_metrics.yaml"),
         lipreader=exp_judge("lipreader"),
         syncnet=exp_judge("syncnet"),
@@ -68,7 +68,7 @@ rule report:
         ear=rules.evaluate.output.ear,
         videos=rules.generate_test.output.listing,
         shards=exp_test_shards,
-        shard_list=ancient(shard_list("all")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("all"),
         checkpoints=lambda wildcards: phase_checkpoints(wildcards.exp),
         selection=rules.select.output.selection,  # CRAN Fig. 3: phoneme histograms before/after selection
         lipreader=exp_judge("lipreader"),
@@ -99,7 +99,7 @@ rule model_comparison:
         per_clip=comparison_inputs("per_clip"),
         videos=comparison_inputs("videos"),
         shards=comparison_shards,
-        shard_list=ancient(comparison_shard_list),
+        shard_list=comparison_shard_list,
     output:
         csv=f"{RESULTS}/model_comparison.csv",
         html=f"{RESULTS}/model_comparison.html",

@@ -53,6 +53,8 @@ rule shard_list:
         kind="speakers|all",
     log:
         f"{RESULTS}/logs/shard_list/{{dataset}}_{{kind}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/shard_list/{{dataset}}_{{kind}}.tsv"
     localrule: True
     conda:
         "../envs/preprocess.yaml"

@@ -7,7 +7,7 @@
 rule select_dataset:
     input:
         shards=lambda wildcards: dataset_shards(wildcards.dataset),
-        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("speakers"),
     output:
         split=f"{RESULTS}/{{dataset}}/lipreader_split.tsv",
     log:
@@ -28,7 +28,7 @@ rule train_judge:
     input:
         split=rules.select_dataset.output.split,
         shards=lambda wildcards: dataset_shards(wildcards.dataset),
-        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("speakers"),
     output:
         checkpoint=f"{RESULTS}/{{judge}}/{{dataset}}/checkpoint.pt",
     log:

@@ -13,7 +13,7 @@
 checkpoint select:
     input:
         shards=exp_shards,
-        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("speakers"),
         unseen=exp_unseen_shards,
     output:
         split=f"{RESULTS}/{{exp}}/split.tsv",

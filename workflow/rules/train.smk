@@ -8,7 +8,7 @@ rule pretrain:
     input:
         split=rules.select.output.split,
         shards=exp_shards,
-        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("speakers"),
     output:
         checkpoint=f"{RESULTS}/{{exp}}/pretrained/{{network}}/checkpoint.pt",
     log:
@@ -37,7 +37,7 @@ rule train:
         unpack(lambda wildcards: exp_pretrained(wildcards)),
         split=rules.select.output.split,
         shards=exp_shards,
-        shard_list=ancient(shard_list("speakers")),  # ancient: its content follows the speakers, already inputs
+        shard_list=shard_list("speakers"),
         init=previous_checkpoint,
     output:
         checkpoint=f"{RESULTS}/{{exp}}/phase{{phase}}/checkpoint.pt",
