@@ -41,7 +41,7 @@ def face_mask(crop_size: int, feather: float = 0.06) -> np.ndarray:
     axes = (int(round((right - left) / 2)), int(round((bottom - top) / 2 + 0.03 * S)))
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
     sigma = feather * S
-    return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma) * mask.max()
+    return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma)
 
 
 class PasteBack:

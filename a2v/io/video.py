@@ -262,8 +262,8 @@ class VideoStream:
             try:
                 v = ffmpeg.input(self.video_tmp).video
                 a = ffmpeg.input(str(audio)).audio
-                src_s = _audio_seconds(audio)
-                if info.codec == "aac" and abs(src_s - duration) < 0.5 / info.sample_rate:
+                # only AAC can be copied: decode the file to count its samples only then
+                if info.codec == "aac" and abs(_audio_seconds(audio, info.sample_rate) - duration) < 0.5 / info.sample_rate:
                     out = ffmpeg.output(v, a, tmp, vcodec="copy", acodec="copy", movflags="+faststart")
                 else:
                     a = a.filter("apad").filter("atrim", duration=duration)
@@ -296,11 +296,13 @@ class VideoStream:
         return False
 
 
-def _audio_seconds(path: str | Path) -> float:
-    """Duration of a file's first audio stream in seconds: its samples, decoded, over its rate."""
-    from a2v.io.audio import probe_audio
+def _audio_seconds(path: str | Path, rate: int | None = None) -> float:
+    """Duration of a file's first audio stream in seconds: its samples, decoded, over its rate
+    (``rate``: the stream's, when the caller has probed it already)."""
+    if rate is None:
+        from a2v.io.audio import probe_audio
 
-    rate = probe_audio(path).sample_rate
+        rate = probe_audio(path).sample_rate
     out, _ = (ffmpeg.input(str(path)).audio.output("pipe:", format="s16le", ac=1, ar=rate)
               .global_args("-nostdin", "-v", "error").run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
     return len(out) / 2 / rate
