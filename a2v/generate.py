@@ -18,6 +18,7 @@ Output (an mp4 at the model's fps, 25):
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -158,6 +159,18 @@ def read_jobs(path: str | Path) -> list[dict[str, str]]:
     return [{k: str((path.parent / v.strip()) if not Path(v.strip()).is_absolute() else v.strip()) for k, v in r.items()} for r in rows]
 
 
+@contextmanager
+def weights_restored(model):
+    """Give back a loaded :class:`~a2v.inference.Generator`'s network weights as they were on entry,
+    however the block ends (one-shot fine-tuning on one face must not carry over to the next)."""
+    weights = {k: {n: t.detach().clone() for n, t in net.state_dict().items()} for k, net in model.networks.items()}
+    try:
+        yield model
+    finally:
+        for k, net in model.networks.items():
+            net.load_state_dict(weights[k])
+
+
 def generate_batch(jobs: str | Path, checkpoint: str | Path, device: str = "auto", finetune_steps: int | None = None,
                    crop_only: bool = False, log=None) -> list[tuple[str, str]]:
     """Every line of a ``--batch`` file with one model load; a line that fails (no face, silent
@@ -171,17 +184,14 @@ def generate_batch(jobs: str | Path, checkpoint: str | Path, device: str = "auto
     rows = read_jobs(jobs)
     dev = resolve_device(device)
     model = load_generator(checkpoint, dev)
-    weights = {k: {n: t.detach().clone() for n, t in net.state_dict().items()} for k, net in model.networks.items()}
     results = []
     for i, row in enumerate(rows, 1):
         try:
-            out = generate_video(row["image"], row["audio"], None, row["output"], dev, finetune_steps, log, crop_only, model)
+            with weights_restored(model):  # one-shot fine-tuning must not carry over to the next face
+                out = generate_video(row["image"], row["audio"], None, row["output"], dev, finetune_steps, log, crop_only, model)
             results.append((str(out), ""))
         except (A2VError, NotImplementedError) as exc:
             results.append(("", str(exc)))
-        finally:  # one-shot fine-tuning must not carry over to the next face
-            for k, net in model.networks.items():
-                net.load_state_dict(weights[k])
         if log:
             log(f"[{i}/{len(rows)}] {results[-1][0] or 'failed: ' + results[-1][1]}")
     return results
