@@ -59,6 +59,15 @@ def demo_config(corpus: Path, out: Path, crop_size: int, **preprocess) -> dict:
     return load_config([REPO / "config" / "config.yaml", override])
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 SHARD_CLIPS = ("bgbn8n", "lgbgzp")
 
 
@@ -86,6 +95,28 @@ def s1_shard8(tmp_path_factory) -> Path:
     corpus = make_corpus(tmp_path_factory.mktemp("corpus8"), {"s1": TRAIN_CLIPS + HELD_OUT_CLIPS})
     out = tmp_path_factory.mktemp("results8")
     return build_shards(demo_config(corpus, out, 64, content_mel=True), "grid", out)["s1"]
+
+
+# A speech-driven GAN (a2v.recipes.sdgan) small enough to train in seconds on the CPU.
+SDGAN_TINY_D = {"frame_discriminator": {"base_channels": 8, "max_channels": 32, "hidden": 32},
+                "sequence_discriminator": {"frame_channels": 8, "max_channels": 32, "frame_code": 32, "audio_channels": 8,
+                                           "audio_fc": 32, "audio_code": 16, "rnn_hidden": 24, "hidden": 32}}
+SDGAN_TINY_G = {"audio_channels": 8, "audio_fc": 64, "audio_code": 32, "audio_rnn": 32, "id_channels": 8, "max_channels": 64}
+SDGAN_HALF = {"image_size": 64, "net_size": 32, "skips": 3, **SDGAN_TINY_G, **SDGAN_TINY_D}  # networks at 32², frames 64²
+
+
+@pytest.fixture(scope="session")
+def sdgan_checkpoint(s1_shard, tmp_path_factory) -> Path:
+    """A speech-driven GAN's ``checkpoint.pt`` (SDGAN_HALF) after two reconstruction steps on a real
+    clip, written by the phase runner: barely trained, but a complete checkpoint that
+    :func:`a2v.inference.load_generator` loads, and the fastest generator for ``a2v generate``/``a2v app``."""
+    from a2v.training.loop import train_phase
+
+    config = {"model_type": "sdgan", "model": SDGAN_HALF, "preprocess": {"sample_rate": 16000, "fps": 25.0},
+              "training": {"batch_size": 2, "sequence_length": 8, "frame_samples": 2, "log_every": 1, "checkpoint_every": 1000},
+              "phases": [{"name": "reconstruction", "steps": 2, "discriminators": [], "losses": {"l1_lower": 1.0}}]}
+    return train_phase(config, [str(s1_shard)], [(str(s1_shard), SHARD_CLIPS[0])], 0, tmp_path_factory.mktemp("sdgan"),
+                       log=lambda m: None)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ mid-phase resumes from last.pt, and the checkpoint loads on one device."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from a2v.features.shard import ShardReader
 from a2v.features.windows import resize_frames
 from a2v.training.checkpoint import load_checkpoint
 from a2v.training.loop import train_phase
-from conftest import HELD_OUT_CLIPS, TRAIN_CLIPS
+from conftest import HELD_OUT_CLIPS, TRAIN_CLIPS, free_port
 
 # OneShotA2V with instance norm and the frame discriminator (no batch statistics, no noise): one
 # process on a batch of 4 and two processes on 2 each must make the same updates.
@@ -33,12 +32,6 @@ def _config(steps: int, checkpoint_every: int = 1000) -> dict:
             "training": {"batch_size": 4, "lr": 1e-3, "log_every": 1, "checkpoint_every": checkpoint_every},
             "phases": [{"name": "frame", "steps": steps, "discriminators": ["frame"],
                         "losses": {"adv": 1.0, "fm": 10.0, "perceptual": 0.0, "l1_lower": 10.0}}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, size: int, port: int, config: dict, shard: str, out_dir: str) -> None:
@@ -58,7 +51,7 @@ def _worker(rank: int, size: int, port: int, config: dict, shard: str, out_dir: 
 
 def _ddp(config: dict, shard, out_dir: Path, join: bool = True):
     out_dir.mkdir(parents=True, exist_ok=True)
-    return mp.start_processes(_worker, args=(2, _free_port(), config, str(shard), str(out_dir)), nprocs=2, join=join,
+    return mp.start_processes(_worker, args=(2, free_port(), config, str(shard), str(out_dir)), nprocs=2, join=join,
                               start_method="spawn")
 
 

@@ -14,14 +14,10 @@ from a2v.features.windows import frames_to_tensor, resize_frames
 from a2v.models.sdgan import FrameDiscriminator, SdganConfig, SdganGenerator, SequenceDiscriminator
 from a2v.models.spp import TemporalPyramidPool
 from a2v.recipes import make_recipe
-from conftest import HELD_OUT_CLIPS, TRAIN_CLIPS
+from conftest import HELD_OUT_CLIPS, SDGAN_HALF, SDGAN_TINY_D, SDGAN_TINY_G, TRAIN_CLIPS
 
-TINY_D = {"frame_discriminator": {"base_channels": 8, "max_channels": 32, "hidden": 32},
-          "sequence_discriminator": {"frame_channels": 8, "max_channels": 32, "frame_code": 32, "audio_channels": 8,
-                                     "audio_fc": 32, "audio_code": 16, "rnn_hidden": 24, "hidden": 32}}
-TINY_G = {"audio_channels": 8, "audio_fc": 64, "audio_code": 32, "audio_rnn": 32, "id_channels": 8, "max_channels": 64}
+TINY_D, TINY_G, HALF = SDGAN_TINY_D, SDGAN_TINY_G, SDGAN_HALF  # networks at 32², frames resized to 64² (conftest)
 NATIVE = {"image_size": 64, **TINY_G, **TINY_D}                        # networks at the shard's 64², 4 skips
-HALF = {"image_size": 64, "net_size": 32, "skips": 3, **TINY_G, **TINY_D}  # networks at 32², frames resized to 64²
 
 
 def _clip(shard, clip: str, n: int | None = None):
