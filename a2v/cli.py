@@ -4,6 +4,7 @@ Every Snakemake rule calls one of these; each works without Snakemake too, e.g.:
 
     a2v ingest   -c config/config.yaml -c config/demo.yaml --dataset grid --out results/grid/index.tsv
     a2v generate --image face.jpg --audio speech.wav --checkpoint results/man_grid/phase2/checkpoint.pt -o out.mp4
+    a2v app --results results          # the same as a web page (Gradio) at http://127.0.0.1:7860
 
 Errors a2v raises on purpose (:class:`a2v.errors.A2VError`) are printed as one line naming the
 file and the cause, with exit status 2; anything else is a bug and shows its traceback.
@@ -165,6 +166,25 @@ def cmd_generate(args) -> None:
     print(path)
 
 
+def cmd_app(args) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from a2v.app import find_checkpoints
+
+    checkpoints = [Path(c) for c in args.checkpoint or []]
+    if args.results:
+        found = find_checkpoints(args.results)
+        if not found:
+            raise A2VError(f"{args.results}: no <experiment>/phase<k>/checkpoint.pt in this results folder")
+        checkpoints += [c for c in found if c not in checkpoints]
+    if importlib.util.find_spec("gradio") is None:  # only this command needs it
+        raise A2VError("a2v app needs gradio (pip install -r requirements.txt)")
+    from a2v.app import serve
+
+    serve(checkpoints, args.device, args.host, args.port, args.finetune_steps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="a2v", description="audio-driven talking-face pipeline",
                                      fromfile_prefix_chars="@")  # --shards @list.txt: one path per line
@@ -312,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one-shot fine-tuning steps on the face before generating (OneShotA2V §5; 0: none; "
                         "default: the checkpoint's training.finetune_steps)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("app", help="a web page (Gradio) for generate: upload a photo and speech, pick a checkpoint, watch the video")
+    p.add_argument("--checkpoint", action="append", help="a checkpoint.pt to offer (repeat for several)")
+    p.add_argument("--results", help="also offer every <experiment>/phase<k>/checkpoint.pt of this results folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--finetune-steps", type=int, default=None,
+                   help="one-shot fine-tuning steps on each face, as for generate (default: the checkpoint's)")
+    p.set_defaults(func=cmd_app)
     return parser
 
 
