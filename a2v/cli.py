@@ -71,12 +71,12 @@ def cmd_features(args) -> None:
 
 
 def cmd_preprocess_summary(args) -> None:
-    from a2v.datasets.source import dataset_speakers
+    from a2v.datasets.source import speaker_shards
     from a2v.stages import summary
 
     config = _config(args)
-    speakers = dataset_speakers(config["datasets"][args.dataset])
-    summary.run(summary.layout_tables(config["results_dir"], args.dataset, speakers), args.out, args.log)
+    shards = speaker_shards(config["datasets"][args.dataset])
+    summary.run(summary.layout_tables(config["results_dir"], args.dataset, shards), args.out, args.log)
 
 
 def cmd_select(args) -> None:
@@ -202,26 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="index.tsv")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("extract", help="decode audio to 16 kHz mono and check videos, per speaker")
+    p = sub.add_parser("extract", help="decode audio to 16 kHz mono and check videos, per shard (one or several speakers)")
     _add_common(p)
     p.add_argument("--index", required=True)
-    p.add_argument("--speaker", required=True)
+    p.add_argument("--speaker", required=True, help="a shard of the dataset (a2v.datasets.source.speaker_shards): a speaker id, or a group's name with speakers_per_shard > 1")
     p.add_argument("--out", required=True, help="extract.h5")
     p.add_argument("--summary", required=True, help="per-clip outcome TSV")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("align", help="landmarks, head-pose filter and aligned crops, per speaker")
+    p = sub.add_parser("align", help="landmarks, head-pose filter and aligned crops, per shard")
     _add_common(p)
     p.add_argument("--extracted", required=True)
-    p.add_argument("--speaker", required=True)
+    p.add_argument("--speaker", required=True, help="the shard's name (its speakers are the extracted file's)")
     p.add_argument("--out", required=True, help="aligned.h5")
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_align)
 
-    p = sub.add_parser("features", help="per-frame features into the speaker's HDF5 shard")
+    p = sub.add_parser("features", help="per-frame features into the shard's HDF5 file (one or several speakers)")
     _add_common(p)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--speaker", required=True)
+    p.add_argument("--speaker", required=True, help="the shard's name (its speakers are the aligned file's)")
     p.add_argument("--index", required=True)
     p.add_argument("--extracted", required=True)
     p.add_argument("--aligned", required=True)

@@ -1,16 +1,19 @@
 """How the workflow scales to a VoxCeleb2-sized corpus: DAG build time of ``snakemake -n``, jobs,
 files per folder, command-line lengths and cluster-job grouping, on a synthetic speaker list.
 
-    python benchmarks/dag_scale.py                      # 6000 speakers (VoxCeleb2 dev: 5,994)
+    python benchmarks/dag_scale.py                      # 6000 speakers (VoxCeleb2 dev: 5,994), 50 per shard
     python benchmarks/dag_scale.py --speakers 100 1000 6000 --clips-per-speaker 150
+    python benchmarks/dag_scale.py --speakers 6000 --speakers-per-shard 50 1   # grouped, then one shard per speaker
 
 Nothing is read from a corpus: ``snakemake -n`` builds the DAG from the config's speaker list
-(one extract / align / features job per speaker). Printed per size: seconds to build the DAG
-(wall, this machine), jobs by rule, the longest shell command (Linux refuses a single argument over
-128 KiB: ``bash -c`` gets the whole command as one), files per output folder for the speaker count
-and clips per speaker given, and how many cluster jobs the preprocessing makes with and without
-the ``preprocess`` job group (``--groups extract=preprocess …`` and ``--group-components
-preprocess=N``, as profiles/slurm sets them).
+(one extract / align / features job per shard: ``datasets.voxceleb2.speakers_per_shard`` speakers
+each, a2v.datasets.source.speaker_shards; 1 is one shard per speaker). Printed per size and
+grouping: seconds to build the DAG (wall, this machine), jobs by rule, the longest shell command
+(Linux refuses a single argument over 128 KiB: ``bash -c`` gets the whole command as one), files
+per output folder for the speaker count and clips per speaker given, and how many cluster jobs
+the preprocessing makes with and without the ``preprocess`` job group (``--groups
+extract=preprocess …`` and ``--group-components preprocess=N``, as profiles/slurm sets them;
+``--group 0`` skips that second dry run).
 """
 
 from __future__ import annotations
@@ -30,20 +33,25 @@ ROOT = Path(__file__).resolve().parents[1]
 ARG_MAX_ONE = 128 * 1024  # MAX_ARG_STRLEN: one argv string (bash -c "<command>")
 
 
-def synthetic_config(n_speakers: int, results: Path) -> dict:
+def synthetic_config(n_speakers: int, results: Path, per_shard: int) -> dict:
     speakers = [f"id{i:05d}" for i in range(n_speakers)]
     return {
         "results_dir": str(results),
         "datasets": {"voxceleb2": {"source": str(results / "no_corpus_needed_for_a_dry_run"), "speakers": speakers[:-3],
-                                   "unseen_speakers": speakers[-3:]}},
+                                   "unseen_speakers": speakers[-3:], "speakers_per_shard": per_shard}},
         "comparison": {"experiments": ["man_voxceleb2"]},
     }
 
 
-def dry_run(n_speakers: int, group: int | None, workdir: Path) -> dict:
-    results = workdir / f"results_{n_speakers}"
-    cfg = workdir / f"vox_{n_speakers}.yaml"
-    cfg.write_text(yaml.safe_dump(synthetic_config(n_speakers, results)))
+def shard_count(n_speakers: int, per_shard: int) -> int:
+    """Shards of the synthetic list: its speakers and its 3 unseen speakers are grouped apart."""
+    return -(-(n_speakers - 3) // per_shard) + -(-3 // per_shard)
+
+
+def dry_run(n_speakers: int, per_shard: int, group: int | None, workdir: Path) -> dict:
+    results = workdir / f"results_{n_speakers}_{per_shard}"
+    cfg = workdir / f"vox_{n_speakers}_{per_shard}.yaml"
+    cfg.write_text(yaml.safe_dump(synthetic_config(n_speakers, results, per_shard)))
     cmd = [sys.executable, "-m", "snakemake", f"{results}/man_voxceleb2/metrics.csv", "-n", "-p", "--configfile", str(cfg), "--rerun-triggers", "mtime",
            "--cores", "32"]
     if group:
@@ -68,23 +76,29 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--speakers", type=int, nargs="+", default=[6000])
     p.add_argument("--clips-per-speaker", type=int, default=150)
-    p.add_argument("--group", type=int, default=50, help="speakers per preprocessing cluster job")
+    p.add_argument("--speakers-per-shard", type=int, nargs="+", default=[50],
+                   help="datasets.voxceleb2.speakers_per_shard of the synthetic config (1: one shard per speaker); several: each")
+    p.add_argument("--group", type=int, default=50, help="shards per preprocessing cluster job (0: skip that dry run)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.speakers:
-            r = dry_run(n, None, Path(tmp))
-            pre = sum(r["jobs"].get(k, 0) for k in ("extract", "align", "features"))
-            print(f"{n} speakers × {args.clips_per_speaker} clips ({n * args.clips_per_speaker:,} clips):")
-            print(f"  snakemake -n: {r['seconds']:.1f} s to build the DAG, {r['total']:,} jobs "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(r['jobs'].items()))})")
-            ok = "fits" if r["longest_command"] < ARG_MAX_ONE else "TOO LONG for one bash -c argument"
-            print(f"  longest shell command: {r['longest_command']:,} characters ({ok}; limit {ARG_MAX_ONE:,})")
-            print(f"  files per folder: results/features/voxceleb2/ {2 * n:,} (a shard + a summary per speaker); "
-                  f"results/interim/voxceleb2/ {n:,} folders of 4 files; logs/ and benchmarks/ {n:,} per stage; "
-                  f"clips inside shards: {args.clips_per_speaker} per HDF5 file")
-            g = dry_run(n, args.group, Path(tmp))
-            print(f"  cluster jobs for preprocessing: {pre:,} ungrouped; {-(-n // args.group) if args.group else pre:,} with "
-                  f"--group-components preprocess={args.group} (DAG {g['seconds']:.1f} s)")
+            for k in args.speakers_per_shard:
+                r = dry_run(n, k, None, Path(tmp))
+                shards = shard_count(n, k)
+                pre = sum(r["jobs"].get(j, 0) for j in ("extract", "align", "features"))
+                print(f"{n} speakers × {args.clips_per_speaker} clips ({n * args.clips_per_speaker:,} clips), "
+                      f"speakers_per_shard {k}: {shards:,} shards")
+                print(f"  snakemake -n: {r['seconds']:.1f} s to build the DAG, {r['total']:,} jobs "
+                      f"({', '.join(f'{j} {v}' for j, v in sorted(r['jobs'].items()))})")
+                ok = "fits" if r["longest_command"] < ARG_MAX_ONE else "TOO LONG for one bash -c argument"
+                print(f"  longest shell command: {r['longest_command']:,} characters ({ok}; limit {ARG_MAX_ONE:,})")
+                print(f"  files per folder: results/features/voxceleb2/ {2 * shards:,} (a shard + a summary per shard); "
+                      f"results/interim/voxceleb2/ {shards:,} folders of 4 files; logs/ and benchmarks/ {shards:,} per stage; "
+                      f"clips inside shards: up to {k * args.clips_per_speaker:,} per HDF5 file ({k} speaker{'s' * (k > 1)})")
+                if args.group:
+                    g = dry_run(n, k, args.group, Path(tmp))
+                    print(f"  cluster jobs for preprocessing: {pre:,} ungrouped; {-(-shards // args.group):,} with "
+                          f"--group-components preprocess={args.group} (DAG {g['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

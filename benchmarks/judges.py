@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shift", type=int, default=10)
     args = ap.parse_args(argv)
 
-    from a2v.features.shard import ShardReader
+    from a2v.features.shard import open_shards
     from a2v.judges.ctc import GRID_SLOTS
     from a2v.models.lipreader import GRID_VOCABULARY
     from a2v.metrics.wer import word_error_rate
@@ -48,23 +48,27 @@ def main(argv: list[str] | None = None) -> int:
     scorer = SyncScorer.load(res / "syncnet" / args.dataset / "checkpoint.pt")
     refs, hyps, greedy, sync, shifted = [], [], [], [], []
     t_lip = 0.0
+    # every shard of the dataset, one reader per speaker (a shard may hold several: speakers_per_shard)
+    shards = open_shards(sorted((res / "features" / args.dataset).glob("*.h5")))
     for speaker, group in tests.groupby("speaker"):
-        with ShardReader(res / "features" / args.dataset / f"{speaker}.h5") as shard:
-            for clip_id in group.clip_id:
-                frames, mfcc = shard.read(clip_id, "frames"), shard.read(clip_id, "mfcc")
-                refs.append(clip_sentence(shard.clip_attrs(clip_id)["words"]))
-                t = time.perf_counter()
-                hyps.append(reader.read_lips([frames], "grid_grammar")[0])
-                t_lip += time.perf_counter() - t
-                greedy.append(reader.read_lips([frames], "greedy")[0])
-                sync.append(scorer.score(frames, mfcc))
-                late = np.concatenate([np.repeat(mfcc[:1], args.shift, axis=0), mfcc[: -args.shift]])
-                shifted.append(scorer.score(frames, late))
+        shard = shards[(args.dataset, str(speaker))]
+        for clip_id in group.clip_id:
+            frames, mfcc = shard.read(clip_id, "frames"), shard.read(clip_id, "mfcc")
+            refs.append(clip_sentence(shard.clip_attrs(clip_id)["words"]))
+            t = time.perf_counter()
+            hyps.append(reader.read_lips([frames], "grid_grammar")[0])
+            t_lip += time.perf_counter() - t
+            greedy.append(reader.read_lips([frames], "greedy")[0])
+            sync.append(scorer.score(frames, mfcc))
+            late = np.concatenate([np.repeat(mfcc[:1], args.shift, axis=0), mfcc[: -args.shift]])
+            shifted.append(scorer.score(frames, late))
     n = len(refs)
     train_sentences = []
     for speaker, group in split[split.split != "test"].groupby("speaker"):
-        with ShardReader(res / "features" / args.dataset / f"{speaker}.h5") as shard:
-            train_sentences += [clip_sentence(shard.clip_attrs(c)["words"]).split() for c in group.clip_id]
+        shard = shards[(args.dataset, str(speaker))]
+        train_sentences += [clip_sentence(shard.clip_attrs(c)["words"]).split() for c in group.clip_id]
+    for shard in shards.values():
+        shard.close()
     majority = " ".join(Counter(s[i] for s in train_sentences if len(s) == 6).most_common(1)[0][0] for i in range(6))
     blind = 100 * word_error_rate(refs, [majority] * n)
     slots = np.array([[r.split()[i] == (h.split() + [""] * 6)[i] for i in range(6)] for r, h in zip(refs, hyps) if len(r.split()) == 6])

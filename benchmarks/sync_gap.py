@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="grid")
     args = ap.parse_args(argv)
 
-    from a2v.features.shard import ShardReader
+    from a2v.features.shard import open_shards
     from a2v.features.windows import frames_to_tensor
     from a2v.io.video import read_frames
     from a2v.judges.syncnet import SyncScorer
@@ -47,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = sync_d.net.cfg
     videos = pd.read_csv(res / args.experiment / "videos" / "videos.tsv", sep="\t")
     scores: dict[tuple[str, str], list[dict]] = {}
+    # every shard of the dataset, one reader per speaker (a shard may hold several: speakers_per_shard)
+    shards = open_shards(sorted((res / "features" / args.dataset).glob("*.h5")))
     for row in videos.itertuples(index=False):
-        with ShardReader(res / "features" / args.dataset / f"{row.speaker}.h5") as shard:
-            real, mfcc = shard.read(row.clip_id, "frames"), shard.read(row.clip_id, "mfcc")
+        shard = shards[(args.dataset, str(row.speaker))]
+        real, mfcc = shard.read(row.clip_id, "frames"), shard.read(row.clip_id, "mfcc")
         fake = read_frames(row.frames, size=(real.shape[2], real.shape[1]))[: len(real)]
         for kind, frames in (("generated", fake), ("real", real)):
             scores.setdefault((kind, "LSE judge (mouth box)"), []).append(judge.score(frames, mfcc))

@@ -222,3 +222,69 @@ def test_stage_summary_counts_clips_frames_and_causes(pipeline):
     kept = int(_table(out / "align.tsv").loc["bgbn6n", "frames_kept"])
     assert ali.frames_kept == 75 * (n_ok - 1) + kept == fea.frames_kept
     assert table.loc[("align", "all")].clips_skipped == 3
+
+
+def test_speakers_share_a_shard_and_keep_their_own_ids(tmp_path):
+    """``speakers_per_shard: 2``: s1 and s2 go through extract, align and features as one shard
+    ``s1__s2``, the unseen s31 as a shard of its own; every clip keeps its speaker, also where
+    both speakers have a clip of the same id, and select, the summary, the readers and the
+    training clip list see each speaker's clips under its own id."""
+    from a2v.datasets.source import speaker_shards
+    from a2v.features.shard import open_shards
+    from a2v.stages import select, summary
+    from a2v.stages.preprocess import build_shards
+    from a2v.training.data import resolve_clips
+    from conftest import demo_config, make_corpus
+
+    corpus = make_corpus(tmp_path / "corpus", {"s1": ["bgbn8n"], "s2": ["swwp2s"], "s31": ["bgiq6p"]})
+    (corpus / "s2" / "swwp2s.mpg").rename(corpus / "s2" / "bgbn8n.mpg")  # s2's own video under an id s1 has too
+    (corpus / "alignments" / "s2" / "swwp2s.align").unlink()
+    out = tmp_path / "results"
+    out.mkdir()
+    config = demo_config(corpus, out, 64, content_encoder=None)  # no Whisper: this is about the layout
+    grid = config["datasets"]["grid"]
+    grid.update(speakers=["s2", "s1"], unseen_speakers=["s31"], speakers_per_shard=2)
+    assert speaker_shards(grid) == {"s1__s2": ["s1", "s2"], "s31": ["s31"]}  # unseen speakers apart
+
+    shard = build_shards(config, "grid", out)["s1__s2"]
+    assert shard == out / "features" / "grid" / "s1__s2.h5" and (out / "interim" / "grid" / "s1__s2" / "aligned.h5").is_file()
+    index = out / "grid" / "index.tsv"
+    interim = out / "interim" / "grid" / "s31"  # the unseen speaker's shard, as the workflow makes it
+    ext = extract.run(config, index, "s31", interim / "extract.h5", interim / "extract.tsv")
+    ali = align.run(config, ext, "s31", interim / "aligned.h5", interim / "align.tsv")
+    unseen = features.run(config, "grid", "s31", index, ext, ali, out / "features" / "grid" / "s31.h5",
+                          out / "features" / "grid" / "s31.tsv")
+
+    keys = ["s1/bgbn8n", "s2/bgbn8n"]
+    with ShardReader(shard) as reader, ShardReader(unseen) as single:
+        assert reader.speakers == ["s1", "s2"] and "speaker" not in reader.attrs and reader.clip_ids == keys
+        for key in keys:
+            speaker, clip = reader.split(key)
+            assert reader.clip_attrs(key)["source"] == str(corpus / speaker / f"{clip}.mpg")
+        assert reader.clip_attrs("s1/bgbn8n")["words"] == ["bin", "green", "by", "n", "eight", "now"]
+        assert not np.array_equal(reader.read("s1/bgbn8n", "mel"), reader.read("s2/bgbn8n", "mel"))
+        assert single.speakers == ["s31"] and single.attrs["speaker"] == "s31" and single.clip_ids == ["bgiq6p"]
+        s2_mel = reader.read("s2/bgbn8n", "mel")
+    assert _table(out / "features" / "grid" / "s1__s2.tsv")["speaker"].tolist() == ["s1", "s2"]
+
+    exp = {"select": {"n_test": 1, "seed": 0, "balance": {"enabled": False}}}
+    split = pd.read_csv(select.run(config, exp, [shard], tmp_path / "split.tsv", unseen_shards=[unseen]),
+                        sep="\t", dtype={"clip_id": str})
+    assert sorted(zip(split.speaker, split.clip_id)) == [("s1", "bgbn8n"), ("s2", "bgbn8n"), ("s31", "bgiq6p")]
+    assert set(split.loc[split.split.isin(["train", "test"]), "speaker"]) == {"s1", "s2"}
+    assert split.loc[split.speaker == "s31", "split"].tolist() == ["test_unseen"]
+
+    readers = open_shards([shard, unseen])  # what generate_test, evaluate and report look clips up in
+    try:
+        assert sorted(readers) == [("grid", "s1"), ("grid", "s2"), ("grid", "s31")]
+        assert readers[("grid", "s2")].clip_ids == ["bgbn8n"] and readers[("grid", "s2")].attrs["speaker"] == "s2"
+        assert np.array_equal(readers[("grid", "s2")].read("bgbn8n", "mel"), s2_mel)
+    finally:
+        for r in readers.values():
+            r.close()
+    assert resolve_clips([shard, unseen], [("s2", "bgbn8n"), ("s1", "bgbn8n"), ("s31", "bgiq6p")]) == [
+        (str(shard), "s2/bgbn8n"), (str(shard), "s1/bgbn8n"), (str(unseen), "bgiq6p")]
+
+    table = pd.read_csv(summary.run(summary.layout_tables(out, "grid", speaker_shards(grid)), tmp_path / "summary.tsv"),
+                        sep="\t").set_index(["stage", "speaker"])
+    assert [table.loc[("features", s)].clips_ok for s in ("s1", "s2", "s31", "all")] == [1, 1, 1, 3]

@@ -193,3 +193,23 @@ def test_real_extract_reruns_on_preprocess_only(tmp_path):
         outputs = [target, target.replace(".h5", ".tsv"), str(tmp_path / "results" / "grid" / "index.tsv"),
                    str(tmp_path / "resources" / "grid" / "manifest.tsv")]
         _snakemake("--cleanup-metadata", *outputs, "--nolock", "--configfile", str(cfg), check=False)
+
+
+def test_speakers_per_shard_makes_one_job_per_group(tmp_path):
+    """``datasets.<name>.speakers_per_shard``: one extract → align → features chain per group of
+    speakers (the sorted speakers, then the sorted unseen speakers, cut into groups), named
+    ``<first>__<last>``, and the shard lists list the groups' shards (tests/test_preprocess.py runs
+    the stages on such a shard)."""
+    results = tmp_path / "results"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "results_dir": str(results), "resources_dir": str(tmp_path / "resources"),
+        "datasets": {"grid": {"source": str(tmp_path / "corpus"), "speakers": ["s4", "s1", "s3"],
+                              "unseen_speakers": ["s31", "s2"], "speakers_per_shard": 2}}}))
+    out = _snakemake("-n", "-p", f"{results}/grid/shards_all.txt", f"{results}/grid/preprocess_summary.tsv",
+                     "--nolock", "--configfile", str(cfg)).stdout
+    counts = dict(re.findall(r"^(extract|align|features)\s+(\d+)$", out, flags=re.M))
+    assert counts == {"extract": "3", "align": "3", "features": "3"}, out
+    for shard in ("s1__s3", "s4", "s2__s31"):  # s4 alone: a group of one is named by its speaker
+        assert f"--speaker {shard} " in out and f"features/grid/{shard}.h5" in out, shard
+        assert f"logs/extract/grid_{shard}.log" in out

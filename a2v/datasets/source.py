@@ -467,9 +467,72 @@ def resolve_source(source: str | list[str], cache_dir: str | Path, sha256: dict[
 
 
 def dataset_speakers(dataset_cfg: dict) -> list[str]:
-    """``speakers`` then the ``unseen_speakers`` not already listed."""
+    """``speakers`` then the ``unseen_speakers`` not already listed: what a dataset's sources and
+    index cover. The preprocessing units (shards) are :func:`speaker_shards`."""
     speakers = list(dataset_cfg.get("speakers", []))
     return speakers + [s for s in dataset_cfg.get("unseen_speakers", []) if s not in speakers]
+
+
+SHARD_KINDS = ("all", "speakers", "unseen")
+
+
+def _groups(speakers: list[str], k: int) -> dict[str, list[str]]:
+    if k == 1:
+        return {s: [s] for s in speakers}
+    ordered = sorted(speakers)
+    cut = [ordered[i:i + k] for i in range(0, len(ordered), k)]
+    return {(g[0] if len(g) == 1 else f"{g[0]}__{g[-1]}"): g for g in cut}
+
+
+def speaker_shards(dataset_cfg: dict, kind: str = "all") -> dict[str, list[str]]:
+    """The dataset's preprocessing units: ``{shard name: its speakers}``.
+
+    Every shard is one extract, align and features job (``interim/<dataset>/<shard>/``,
+    ``features/<dataset>/<shard>.h5`` and ``.tsv``, ``logs/<stage>/<dataset>_<shard>.log``), and
+    every clip in it keeps its own speaker id (:mod:`a2v.features.shard`). The one place the
+    workflow (``workflow/rules/common.smk``) and the command line (``a2v preprocess-summary``, the
+    extract stage resolving ``--speaker``) take the shards from.
+
+    ``datasets.<name>.speakers_per_shard`` (k; absent means 1):
+
+    * k = 1: one shard per speaker, named by the speaker id, in the config's order: the layout
+      before grouping existed, unchanged.
+    * k > 1: the sorted ``speakers`` are cut into consecutive groups of k (the last may hold
+      fewer), then the sorted ``unseen_speakers`` the same way. A group of several speakers is
+      named ``<first>__<last>`` (e.g. ``id00012__id00417``), a group of one by its speaker id.
+
+    Args:
+        dataset_cfg: ``datasets.<name>`` of the config.
+        kind: ``"speakers"`` (the training speakers' shards), ``"unseen"`` (the
+            ``unseen_speakers``'), or ``"all"`` (both, training speakers' first).
+
+    Raises:
+        ConfigError: k < 1, a speaker both in ``speakers`` and in ``unseen_speakers``, or the
+            name of a group of several speakers that is also a speaker id.
+    """
+    if kind not in SHARD_KINDS:
+        raise ValueError(f"kind must be one of {SHARD_KINDS}, got {kind!r}")
+    k = int(dataset_cfg.get("speakers_per_shard", 1))
+    if k < 1:
+        raise ConfigError(f"speakers_per_shard must be >= 1, got {k}")
+    speakers = list(dict.fromkeys(dataset_cfg.get("speakers", [])))
+    unseen = list(dict.fromkeys(dataset_cfg.get("unseen_speakers") or []))
+    both = sorted(set(speakers) & set(unseen))
+    if both:
+        raise ConfigError(f"speakers {both} are listed both in speakers and in unseen_speakers")
+    # a2v: unseen speakers are grouped apart: select takes every clip of an unseen shard for the
+    # split test_unseen (--unseen-shards), so a shard must not mix them with training speakers.
+    train, test = _groups(speakers, k), _groups(unseen, k)
+    clash = sorted(n for n, g in {**train, **test}.items() if len(g) > 1 and n in {*speakers, *unseen})
+    if clash:
+        raise ConfigError(f"shard names {clash} are also speaker ids; rename those speakers")
+    return {"all": {**train, **test}, "speakers": train, "unseen": test}[kind]
+
+
+def shard_speakers(dataset_cfg: dict, shard: str) -> list[str]:
+    """The speakers of ``shard`` (a name of :func:`speaker_shards`); a name that is not one of the
+    dataset's shards is taken as a single speaker id (a stage run by hand on one speaker)."""
+    return speaker_shards(dataset_cfg).get(shard, [shard])
 
 
 def fetch(dataset_cfg: dict, cache_dir: str | Path, speakers: list[str] | None = None, *,

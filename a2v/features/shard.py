@@ -1,4 +1,5 @@
-"""The HDF5 feature shard: one file per (dataset, speaker), one group per clip.
+"""The HDF5 feature shard: one file per (dataset, shard), one group per clip; a shard holds one
+speaker's clips by default, or several speakers' (see "Shards of several speakers" below).
 
 Schema version 3 (``SCHEMA_VERSION``; 2 added ``mfcc_cran`` and stores heatmaps as uint8; 3 added
 the optional ``content`` features and the root attribute ``content_encoder``; the optional
@@ -10,6 +11,7 @@ CMU/ARPAbet without stress), ``source`` (path of the source video), ``first_fram
 the source video, at ``fps``, of the clip's frame 0), ``n_frames``, and ``word_frames`` (JSON list
 of ``[start, end, word]`` frame spans ``[start, end)`` of the clip's words, from GRID's
 ``.align`` files; empty without an alignment, absent in shards written before a2v added it).
+Shards of several speakers came later within version 3 too.
 
 Every dataset is chunked one frame per chunk (so a window of frames reads only its own chunks)
 and compressed as :data:`STORAGE` says: gzip with byte shuffling for frames, heatmaps and the
@@ -17,6 +19,19 @@ small per-frame arrays; LZF for flow, whose float16 noise gzip hardly shrinks (1
 256² frame) at twice LZF's cost. The align stage stores its crops with the same settings, so the
 features stage copies their compressed chunks unchanged (:meth:`ShardWriter.add_clip`
 ``copy_from``) instead of decompressing and recompressing them.
+
+**Shards of several speakers.** A shard holds the clips of the speakers that
+:func:`a2v.datasets.source.speaker_shards` groups into it (``datasets.<name>.speakers_per_shard``).
+A shard of one speaker is the layout above, unchanged (root attribute ``speaker``, groups
+``clips/<clip_id>``). A shard of several speakers has, instead of ``speaker``, the root attribute
+``speakers`` (JSON list, sorted) and one group per speaker: ``clips/<speaker>/<clip_id>``, because
+clip ids are unique only within a speaker (GRID's sentence codes recur across speakers). Its clip
+*keys* (:attr:`ShardReader.clip_ids`, what :meth:`ShardReader.read` takes) are then
+``<speaker>/<clip_id>`` (:func:`clip_key`); :meth:`ShardReader.split` gives each key's speaker and
+clip id back, and :func:`open_shards` serves each speaker's clips under their own ids. The interim
+files of the extract and align stages follow the same rule (root attribute ``speaker`` or
+``speakers``, groups ``<clip_id>`` or ``<speaker>/<clip_id>``). An a2v older than this layout reads
+a shard of several speakers wrongly (its speaker groups as clips); shards of one speaker read as before.
 
 Shards are written under a temporary name in the same folder and renamed when complete, so a
 killed run never leaves a half-written shard under its final name; temporaries that a killed
@@ -30,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +104,41 @@ def storage_kwargs(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
     return kwargs
 
 
+def file_speakers(attrs) -> list[str]:
+    """The speakers of a shard or interim file, from its root attributes (``speakers`` or ``speaker``)."""
+    if "speakers" in attrs:
+        return [str(s) for s in json.loads(attrs["speakers"])]
+    return [str(attrs["speaker"])]
+
+
+def speaker_attrs(speakers: Sequence[str]) -> dict[str, str]:
+    """The root attribute naming a file's speakers: ``{"speaker": id}`` for one, else
+    ``{"speakers": JSON list}`` (sorted)."""
+    speakers = list(speakers)
+    return {"speaker": speakers[0]} if len(speakers) == 1 else {"speakers": json.dumps(sorted(speakers))}
+
+
+def clip_key(speakers: Sequence[str], speaker: str, clip_id: str) -> str:
+    """The group name of ``speaker``'s clip ``clip_id`` in a file holding ``speakers``: the clip
+    id when it holds one speaker, else ``<speaker>/<clip_id>``."""
+    return clip_id if len(speakers) == 1 else f"{speaker}/{clip_id}"
+
+
+def split_key(speakers: Sequence[str], key: str) -> tuple[str, str]:
+    """``(speaker, clip id)`` of a clip key (:func:`clip_key`) of a file holding ``speakers``."""
+    if len(speakers) == 1:
+        return speakers[0], key
+    speaker, _, clip_id = key.partition("/")
+    return speaker, clip_id
+
+
+def group_keys(group: h5py.Group, speakers: Sequence[str]) -> list[str]:
+    """The clip keys (:func:`clip_key`) below ``group``, sorted (by speaker, then clip id)."""
+    if len(speakers) == 1:
+        return sorted(group.keys())
+    return [f"{s}/{c}" for s in sorted(group.keys()) for c in sorted(group[s].keys())]
+
+
 def heatmaps_to_float(heatmaps: np.ndarray) -> np.ndarray:
     """Stored uint8 heatmaps -> float32 in [0, 1] (same shape)."""
     return np.asarray(heatmaps, np.float32) / np.float32(HEATMAP_SCALE)
@@ -127,7 +178,8 @@ class ShardWriter:
 
     Args:
         path: final ``.h5`` path.
-        attrs: root attributes (``dataset``, ``speaker``, ``fps``, ``sample_rate``, ``crop_size``).
+        attrs: root attributes (``dataset``, ``speaker`` or ``speakers`` (:func:`speaker_attrs`),
+            ``fps``, ``sample_rate``, ``crop_size``).
     """
 
     def __init__(self, path: str | Path, attrs: dict[str, Any]):
@@ -155,7 +207,8 @@ class ShardWriter:
         """Store one clip's datasets (names and dtypes of :data:`DATASETS`) and attributes.
 
         Args:
-            clip_id: group name (``[A-Za-z0-9_-]``).
+            clip_id: group name: the clip id (``[A-Za-z0-9_-]``), or ``<speaker>/<clip_id>`` in a
+                shard of several speakers (:func:`clip_key`).
             arrays: ``{name: (T, ...) array}``.
             attrs: clip attributes; lists and dicts are stored as JSON.
             copy_from: ``{name: h5py.Dataset}`` written by another stage with this schema's
@@ -220,6 +273,7 @@ class ShardReader:
                 f"{self.path}: shard schema version {version}, this a2v reads version {SCHEMA_VERSION}; "
                 "rerun the features stage"
             )
+        self._keys: list[str] | None = None
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -227,9 +281,36 @@ class ShardReader:
         return dict(self._h5.attrs)
 
     @property
+    def speakers(self) -> list[str]:
+        """The speakers whose clips the shard holds (one, or several: see the module docstring)."""
+        return file_speakers(self._h5.attrs)
+
+    @property
     def clip_ids(self) -> list[str]:
-        """Clip ids in the shard, sorted."""
-        return sorted(self._h5["clips"].keys())
+        """Clip keys in the shard, sorted: the clip ids, or ``<speaker>/<clip_id>`` in a shard of
+        several speakers (:func:`clip_key`)."""
+        if self._keys is None:
+            self._keys = group_keys(self._h5["clips"], self.speakers)
+        return list(self._keys)
+
+    def key(self, speaker: str, clip_id: str) -> str:
+        """The clip key of ``speaker``'s clip ``clip_id`` in this shard."""
+        return clip_key(self.speakers, speaker, clip_id)
+
+    def split(self, key: str) -> tuple[str, str]:
+        """``(speaker, clip id)`` of a clip key of this shard."""
+        return split_key(self.speakers, key)
+
+    def for_speaker(self, speaker: str) -> "ShardReader | SpeakerView":
+        """The reader itself in a shard of one speaker; else a :class:`SpeakerView` of ``speaker``'s clips.
+
+        Raises:
+            KeyError: the shard holds no clip of ``speaker``'s.
+        """
+        speakers = self.speakers
+        if speaker not in speakers:
+            raise KeyError(f"{self.path}: speaker {speaker!r} is not in this shard ({', '.join(speakers)})")
+        return self if len(speakers) == 1 else SpeakerView(self, speaker)
 
     def read(self, clip_id: str, name: str, index: slice | int | np.ndarray | None = None) -> np.ndarray:
         """One dataset of one clip, whole (``index=None``) or an int, slice or index list along T.
@@ -274,10 +355,63 @@ class ShardReader:
         self.close()
 
 
-def open_shards(paths) -> dict[tuple[str, str], ShardReader]:
-    """Readers for several shards keyed by ``(dataset, speaker)``; close each when done."""
+class SpeakerView:
+    """One speaker's clips in a shard of several speakers, read by their own clip ids with
+    :class:`ShardReader`'s methods (``attrs`` shows ``speaker``; ``close`` closes the shard).
+
+    Args:
+        reader: the open shard.
+        speaker: one of ``reader.speakers``.
+    """
+
+    def __init__(self, reader: ShardReader, speaker: str):
+        self.reader, self.speaker, self.path = reader, speaker, reader.path
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        attrs = {k: v for k, v in self.reader.attrs.items() if k != "speakers"}
+        return {**attrs, "speaker": self.speaker}
+
+    @property
+    def clip_ids(self) -> list[str]:
+        """This speaker's clip ids, sorted."""
+        return [c for s, c in map(self.reader.split, self.reader.clip_ids) if s == self.speaker]
+
+    def _key(self, clip_id: str) -> str:
+        return self.reader.key(self.speaker, clip_id)
+
+    def read(self, clip_id: str, name: str, index: slice | int | np.ndarray | None = None) -> np.ndarray:
+        return self.reader.read(self._key(clip_id), name, index)
+
+    def has(self, clip_id: str, name: str) -> bool:
+        return self.reader.has(self._key(clip_id), name)
+
+    def shape(self, clip_id: str, name: str) -> tuple[int, ...]:
+        return self.reader.shape(self._key(clip_id), name)
+
+    def clip_attrs(self, clip_id: str) -> dict[str, Any]:
+        return self.reader.clip_attrs(self._key(clip_id))
+
+    def n_frames(self, clip_id: str) -> int:
+        return self.reader.n_frames(self._key(clip_id))
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> "SpeakerView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_shards(paths) -> dict[tuple[str, str], ShardReader | SpeakerView]:
+    """Readers for several shards keyed by ``(dataset, speaker)``, one per speaker: a shard of
+    several speakers gives a :class:`SpeakerView` per speaker, each reading clips by their own
+    ids. Close each when done (closing a shard twice is harmless)."""
     readers = {}
     for path in paths:
         reader = ShardReader(path)
-        readers[(str(reader.attrs["dataset"]), str(reader.attrs["speaker"]))] = reader
+        for speaker in reader.speakers:
+            readers[(str(reader.attrs["dataset"]), speaker)] = reader.for_speaker(speaker)
     return readers

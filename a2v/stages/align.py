@@ -6,7 +6,8 @@ pose outside ``preprocess.pose_limits`` are out; the longest run of in-limit fra
 (CRAN §4.2) when it has at least ``preprocess.min_frames`` frames, else the clip is dropped —
 logged either way. Kept frames are similarity-aligned and cropped to ``crop_size`` pixels.
 
-Output HDF5 per speaker, group ``<clip_id>``: ``crops`` (T,S,S,3) uint8, ``landmarks`` (T,68,2)
+Output HDF5 per shard (the speakers of the extract stage's file), group ``<clip_id>``
+(``<speaker>/<clip_id>`` in a file of several speakers: :mod:`a2v.features.shard`): ``crops`` (T,S,S,3) uint8, ``landmarks`` (T,68,2)
 float32 crop pixels, ``pose`` (T,3) float32 degrees, ``confidence`` (T,) float32; attribute
 ``first_frame`` = index of crop 0 in the decoded video.
 """
@@ -22,7 +23,7 @@ from a2v.errors import A2VError, MultipleFacesError, NoFaceError, PoseRejectedEr
 from a2v.face.align import align_clip
 from a2v.face.landmarks import make_backend
 from a2v.face.pose import head_pose, longest_run, within_limits
-from a2v.features.shard import storage_kwargs
+from a2v.features.shard import file_speakers, group_keys, speaker_attrs, split_key, storage_kwargs
 from a2v.io.video import read_frames
 from a2v.stages.common import Outcomes, atomic_h5, get_logger, progress
 
@@ -76,16 +77,24 @@ def check_single_face(backend, frames: np.ndarray, max_face_ratio: float, source
 
 
 def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, out_tsv: str | Path, log_file=None) -> Path:
-    """Align one speaker's extracted clips. Returns the HDF5 path (written atomically)."""
+    """Align one shard's extracted clips. Returns the HDF5 path (written atomically).
+
+    Args:
+        speaker: the shard's name, for the log; its speakers are those of ``extract_h5``.
+    """
     log = get_logger("align", log_file)
     pre = config["preprocess"]
     lm_cfg = dict(pre["landmarks"])
     backend = make_backend(lm_cfg.pop("backend"), **lm_cfg)
     outcomes = Outcomes()
     with h5py.File(extract_h5, "r") as src, atomic_h5(out_h5) as dst:
-        dst.attrs.update(crop_size=pre["crop_size"], fps=pre["fps"], speaker=speaker)
-        for clip_id in progress(sorted(src.keys()), f"align {speaker}"):
-            source = src[clip_id].attrs["source"]
+        speakers = file_speakers(src.attrs) if ("speaker" in src.attrs or "speakers" in src.attrs) else [speaker]
+        multi = len(speakers) > 1
+        dst.attrs.update(crop_size=pre["crop_size"], fps=pre["fps"], **speaker_attrs(speakers))
+        for key in progress(group_keys(src, speakers), f"align {speaker}"):
+            clip_speaker, clip_id = split_key(speakers, key)
+            row_speaker = clip_speaker if multi else None
+            source = src[key].attrs["source"]
             try:
                 frames = read_frames(source, fps=float(pre["fps"]))
                 check_single_face(backend, frames, pre["max_face_ratio"], source)
@@ -94,12 +103,12 @@ def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, 
                 start, stop = select_frames(landmarks, confidence, pose, pre["pose_limits"], pre["min_frames"], source)
                 crops, lm_crop, _ = align_clip(frames[start:stop], landmarks[start:stop], pre["crop_size"], pre["smooth_window"])
             except A2VError as exc:
-                log.warning("skip %s/%s: %s", speaker, clip_id, exc)
-                outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__)
+                log.warning("skip %s/%s: %s", clip_speaker, clip_id, exc)
+                outcomes.skipped(clip_id, str(exc), kind=type(exc).__name__, speaker=row_speaker)
                 continue
             if stop - start < len(frames):
-                log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", speaker, clip_id, start, stop, len(frames))
-            grp = dst.create_group(clip_id)
+                log.info("%s/%s: kept frames [%d, %d) of %d by the pose/face filter", clip_speaker, clip_id, start, stop, len(frames))
+            grp = dst.create_group(key)
             # The shard's storage for frames, so the features stage copies the compressed chunks.
             grp.create_dataset("crops", data=crops, **storage_kwargs("frames", crops.shape))
             grp.create_dataset("landmarks", data=lm_crop.astype(np.float32))
@@ -108,9 +117,9 @@ def run(config: dict, extract_h5: str | Path, speaker: str, out_h5: str | Path, 
             grp.attrs.update(first_frame=start, source=source, n_source_frames=len(frames))
             yaw, pitch, roll = np.nanmedian(np.abs(pose[start:stop]), axis=0)
             outcomes.ok(
-                clip_id, frames_total=len(frames), frames_kept=stop - start,
+                clip_id, speaker=row_speaker, frames_total=len(frames), frames_kept=stop - start,
                 median_abs_yaw=round(float(yaw), 2), median_abs_pitch=round(float(pitch), 2), median_abs_roll=round(float(roll), 2),
             )
     outcomes.write(out_tsv)
-    log.info("speaker %s: %d of %d clips aligned", speaker, outcomes.n_ok, len(outcomes.rows))
+    log.info("%s %s: %d of %d clips aligned", "shard" if multi else "speaker", speaker, outcomes.n_ok, len(outcomes.rows))
     return out_h5

@@ -43,15 +43,20 @@ def get_logger(name: str, log_file: str | Path | None = None) -> logging.Logger:
 class Outcomes:
     """Per-clip outcome rows of a stage: ``clip_id``, ``status`` (ok/skipped), details, ``kind``
     (the error class of a skipped clip, e.g. ``NoFaceError``) and ``cause`` (its message, which
-    names the file)."""
+    names the file). In a shard of several speakers the rows start with the clip's ``speaker``
+    (``speaker`` given); a shard of one speaker's table has no such column, as before."""
 
     rows: list[dict] = field(default_factory=list)
 
-    def ok(self, clip_id: str, **details) -> None:
-        self.rows.append({"clip_id": clip_id, "status": "ok", **details, "kind": "", "cause": ""})
+    @staticmethod
+    def _first(clip_id: str, speaker: str | None) -> dict:
+        return {"clip_id": clip_id} if speaker is None else {"speaker": speaker, "clip_id": clip_id}
 
-    def skipped(self, clip_id: str, cause: str, kind: str = "error", **details) -> None:
-        self.rows.append({"clip_id": clip_id, "status": "skipped", **details, "kind": kind, "cause": cause})
+    def ok(self, clip_id: str, speaker: str | None = None, **details) -> None:
+        self.rows.append({**self._first(clip_id, speaker), "status": "ok", **details, "kind": "", "cause": ""})
+
+    def skipped(self, clip_id: str, cause: str, kind: str = "error", speaker: str | None = None, **details) -> None:
+        self.rows.append({**self._first(clip_id, speaker), "status": "skipped", **details, "kind": kind, "cause": cause})
 
     @property
     def n_ok(self) -> int:

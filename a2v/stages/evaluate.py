@@ -163,7 +163,9 @@ def _trained_on(path: str | Path) -> set[tuple[str, str]]:
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     clips = (state.get("identity") or {}).get("train_clips", []) if isinstance(state, dict) else []
-    return {(Path(shard).stem, str(clip)) for shard, clip in clips}
+    # a2v: a clip key of a shard of several speakers is "<speaker>/<clip id>" (a2v.features.shard);
+    # a shard of one speaker is named by its speaker id
+    return {tuple(str(clip).split("/", 1)) if "/" in str(clip) else (Path(shard).stem, str(clip)) for shard, clip in clips}
 
 
 def summarise(per_clip: pd.DataFrame) -> list[dict]:

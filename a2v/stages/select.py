@@ -41,12 +41,14 @@ TEST_SPLITS = ("test", "test_unseen")
 
 
 def _rows(shards: list[str | Path]) -> list[dict]:
+    """One row per clip of ``shards``, each with its own speaker (a shard may hold several)."""
     rows = []
     for shard in shards:
         with ShardReader(shard) as reader:
-            for clip_id in reader.clip_ids:
-                attrs = reader.clip_attrs(clip_id)
-                rows.append({"dataset": reader.attrs["dataset"], "speaker": reader.attrs["speaker"], "clip_id": clip_id,
+            for key in reader.clip_ids:
+                attrs = reader.clip_attrs(key)
+                speaker, clip_id = reader.split(key)
+                rows.append({"dataset": reader.attrs["dataset"], "speaker": speaker, "clip_id": clip_id,
                              "n_frames": int(attrs["n_frames"]), "hist": phoneme_histogram(attrs["phonemes"])})
     return rows
 
@@ -110,8 +112,11 @@ def run(config: dict, exp: dict, shards: list[str | Path], out_tsv: str | Path, 
     """Write the experiment's split. Returns the TSV path.
 
     Args:
-        shards: the feature shards of the experiment's speakers.
-        unseen_shards: the shards of the dataset's ``unseen_speakers`` (split ``test_unseen``).
+        shards: the feature shards of the experiment's speakers (one or several speakers each;
+            every clip keeps its own speaker in ``split.tsv``).
+        unseen_shards: the shards of the dataset's ``unseen_speakers`` (split ``test_unseen``):
+            every clip in them is an unseen speaker's (shards never mix the two:
+            :func:`a2v.datasets.source.speaker_shards`).
         selection_json: where to write ``selection.json`` (:func:`selection_summary`); None: not written.
 
     Raises:

@@ -2,7 +2,7 @@
 — the data side every model recipe shares.
 
 :class:`FrameDataset` serves one video frame ``t`` of one clip per sample (shards of
-``results/features/{dataset}/{speaker}.h5``; see :func:`open_shard`); a recipe says which shard
+``results/features/{dataset}/{shard}.h5``, a shard of one or several speakers; see :func:`open_shard`); a recipe says which shard
 features it reads (``features``) and how many previous frames (``n_prev``). All keys:
 
 =================  ==================  =========  ==========================================
@@ -64,7 +64,11 @@ def resolve_clips(shard_paths: Sequence[str | Path], train_clips: Sequence[tuple
     """Map ``(shard, clip id)`` pairs onto the given shard paths.
 
     The first element of each pair may be a shard path (as listed in ``shard_paths``, or resolving
-    to the same file) or a shard's stem (the speaker id, e.g. ``"s1"``).
+    to the same file; the second is then the clip's key in it), a shard's stem (the speaker id of
+    a shard of one speaker, e.g. ``"s1"``), or a speaker of a shard of several speakers (read from
+    the shards' ``speakers`` attribute, only when a pair needs it): its clip is then
+    ``(shard path, "<speaker>/<clip id>")`` (:func:`a2v.features.shard.clip_key`). So split.tsv's
+    ``(speaker, clip_id)`` pairs resolve whatever ``speakers_per_shard`` is.
 
     Raises:
         ValueError: a shard that is not among ``shard_paths``, an ambiguous stem, no clip.
@@ -73,6 +77,7 @@ def resolve_clips(shard_paths: Sequence[str | Path], train_clips: Sequence[tuple
     by_stem: dict[str, list[str]] = {}
     for p in shard_paths:
         by_stem.setdefault(Path(p).stem, []).append(str(p))
+    by_speaker: dict[str, list[str]] | None = None  # speaker -> the shards of several speakers holding it
     out = []
     for shard, clip_id in train_clips:
         key = str(Path(shard).resolve())
@@ -81,9 +86,27 @@ def resolve_clips(shard_paths: Sequence[str | Path], train_clips: Sequence[tuple
         elif str(shard) in by_stem and len(by_stem[str(shard)]) == 1:
             out.append((by_stem[str(shard)][0], str(clip_id)))
         else:
-            raise ValueError(f"clip {clip_id!r}: shard {shard!r} is not one of the shard paths (or is an ambiguous stem)")
+            if by_speaker is None:
+                by_speaker = _shared_shards(shard_paths)
+            hits = by_speaker.get(str(shard), [])
+            if len(hits) != 1:
+                raise ValueError(f"clip {clip_id!r}: shard {shard!r} is not one of the shard paths (or is an ambiguous stem)")
+            out.append((hits[0], f"{shard}/{clip_id}"))
     if not out:
         raise ValueError("train_clips is empty")
+    return out
+
+
+def _shared_shards(shard_paths: Sequence[str | Path]) -> dict[str, list[str]]:
+    """``{speaker: [path]}`` of the existing shards among ``shard_paths`` that hold several speakers."""
+    out: dict[str, list[str]] = {}
+    for p in dict.fromkeys(map(str, shard_paths)):
+        if Path(p).is_file():
+            with ShardReader(p) as shard:
+                speakers = shard.speakers
+            if len(speakers) > 1:
+                for s in speakers:
+                    out.setdefault(s, []).append(p)
     return out
 
 

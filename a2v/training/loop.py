@@ -48,8 +48,8 @@ def train_phase(
         config: ``model_type`` (a recipe name or ``package.module:Class``), ``model``,
             ``training``, ``phases``; anything else (``preprocess``, ``experiment``…) is stored
             in the checkpoints as it is.
-        shard_paths: HDF5 feature shards (``results/features/{dataset}/{speaker}.h5``).
-        train_clips: ``(shard path or speaker stem, clip id)`` pairs to train on.
+        shard_paths: HDF5 feature shards (``results/features/{dataset}/{shard}.h5``).
+        train_clips: ``(shard path or speaker, clip id)`` pairs to train on (:func:`resolve_clips`).
         phase_index: which entry of ``config["phases"]`` (0-based).
         out_dir: folder for ``losses.csv``, ``last.pt`` and ``checkpoint.pt``.
         init_checkpoint: the previous phase's ``checkpoint.pt`` (networks and optimisers by name,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from a2v.config import experiment  # an experiment with its defaults merged: the one definition
 from a2v.datasets.registry import lipreader_reason  # whether a lip-reader judges a corpus
-from a2v.datasets.source import dataset_speakers  # speakers + unseen_speakers of datasets.<name>
+from a2v.datasets.source import speaker_shards  # the preprocessing units (shards) of datasets.<name>
 
 RESULTS = config.get("results_dir", "results")
 RESOURCES = config.get("resources_dir", "resources")  # downloads and unpacked corpora
@@ -25,6 +25,11 @@ A2V_TRAIN = (f"{PY} -m torch.distributed.run --standalone --nproc_per_node {TRAI
              if TRAIN_PROCESSES > 1 else A2V)
 
 
+# a2v: the preprocessing rules' {speaker} wildcard is a *shard* of the dataset
+# (a2v.datasets.source.speaker_shards): the speaker id when datasets.<name>.speakers_per_shard is 1
+# (the default), else a group's name "<first>__<last>". It keeps the name `speaker`: renamed, the
+# extract/align/features shell commands would change, and Snakemake's code rerun trigger would
+# redo every existing per-speaker shard (GRID's) for nothing.
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     speaker="[A-Za-z0-9_]+",
@@ -84,8 +89,14 @@ def exp_settings_of(*keys):
 exp_settings = exp_settings_of("model_type", "model", "training", "phases")
 
 
+def shard_paths(dataset, kind):
+    """The feature shards of a dataset: ``kind`` "speakers" (its training speakers'), "unseen" (its
+    unseen_speakers'; never mixed with training speakers) or "all" (a2v.datasets.source.speaker_shards)."""
+    return [f"{RESULTS}/features/{dataset}/{name}.h5" for name in speaker_shards(config["datasets"][dataset], kind)]
+
+
 def dataset_shards(dataset):
-    return [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in config["datasets"][dataset]["speakers"]]
+    return shard_paths(dataset, "speakers")
 
 
 def exp_shards(wildcards):
@@ -94,8 +105,7 @@ def exp_shards(wildcards):
 
 def exp_unseen_shards(wildcards):
     """The shards of the experiment dataset's unseen_speakers: its second test set (test_unseen)."""
-    dataset = exp_dataset(wildcards.exp)
-    return [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in config["datasets"][dataset].get("unseen_speakers") or []]
+    return shard_paths(exp_dataset(wildcards.exp), "unseen")
 
 
 def shard_list(kind):
@@ -166,7 +176,7 @@ def previous_checkpoint(wildcards):
 
 
 def stage_tables(wildcards):
-    spk = dataset_speakers(config["datasets"][wildcards.dataset])
+    spk = list(speaker_shards(config["datasets"][wildcards.dataset]))  # shard names
     return {
         "index": f"{RESULTS}/{wildcards.dataset}/index.tsv",  # its word-alignment outcome per clip
         "extract": expand(f"{RESULTS}/interim/{{dataset}}/{{speaker}}/extract.tsv", dataset=wildcards.dataset, speaker=spk),
@@ -198,6 +208,4 @@ def comparison_shard_list(wildcards):
 
 def comparison_shards(wildcards):
     """The test clips' shards (the first compared experiment's; all share its dataset)."""
-    dataset = comparison_dataset()
-    unseen = config["datasets"][dataset].get("unseen_speakers") or []
-    return dataset_shards(dataset) + [f"{RESULTS}/features/{dataset}/{spk}.h5" for spk in unseen]
+    return shard_paths(comparison_dataset(), "all")

@@ -1,5 +1,6 @@
 # Stage 4 — features: MFCC, mel, F0, energy, Farnebäck flow, keypoint heatmaps, EAR into one
-# HDF5 shard per (dataset, speaker) (schema: a2v/features/shard.py).
+# HDF5 shard per (dataset, shard): one speaker's clips, or a group's (speakers_per_shard; each
+# clip under its own speaker; schema: a2v/features/shard.py).
 
 
 rule features:
@@ -26,7 +27,7 @@ rule features:
         " --out {output.shard} --summary {output.summary} > {log} 2>&1"
 
 
-# Clips and frames in / kept / skipped (by cause) per stage and speaker (a2v/stages/summary.py).
+# Clips and frames in / kept / skipped (by cause) per stage and speaker, over the shards (a2v/stages/summary.py).
 rule preprocess_summary:
     input:
         unpack(stage_tables),
@@ -40,6 +41,6 @@ rule preprocess_summary:
     params:
         a2v=A2V,
         args=CONFIG_ARGS,
-        settings=settings_of("datasets", "{dataset}", only=("speakers", "unseen_speakers")),
+        settings=settings_of("datasets", "{dataset}", only=("speakers", "unseen_speakers", "speakers_per_shard")),
     shell:
         "{params.a2v} preprocess-summary {params.args} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"

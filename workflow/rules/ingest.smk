@@ -44,9 +44,7 @@ rule ingest:
 # The shard lists that rules pass as `--shards @FILE` (common.smk: shard_list).
 rule shard_list:
     input:
-        shards=lambda wildcards: dataset_shards(wildcards.dataset)
-        + ([f"{RESULTS}/features/{wildcards.dataset}/{spk}.h5" for spk in config["datasets"][wildcards.dataset].get("unseen_speakers") or []]
-           if wildcards.kind == "all" else []),
+        shards=lambda wildcards: shard_paths(wildcards.dataset, wildcards.kind),
     output:
         f"{RESULTS}/{{dataset}}/shards_{{kind}}.txt",
     wildcard_constraints:

@@ -1,5 +1,9 @@
 # Stages 2–3 — extract (audio to 16 kHz mono, video checked at 25 fps) and align (landmarks,
-# head-pose filter, similarity-aligned crops), one job per (dataset, speaker).
+# head-pose filter, similarity-aligned crops), one job per (dataset, shard). {speaker} is the
+# shard: a speaker id, or with datasets.<name>.speakers_per_shard > 1 the name of a group of
+# speakers (a2v.datasets.source.speaker_shards; common.smk says why the wildcard keeps its name).
+# a2v: a group's membership is not a param: it only changes with the speaker lists, which rerun
+# ingest (its settings), and index.tsv is every extract and features job's input.
 
 
 rule extract:
