@@ -22,9 +22,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
-
-from a2v.errors import A2VError  # noqa: E402
+from a2v.errors import A2VError
 
 
 def find_checkpoints(results_dir: str | Path) -> list[Path]:
@@ -124,6 +122,7 @@ def build_app(checkpoints: Sequence[str | Path], device: str = "auto", finetune_
     Raises:
         A2VError: no checkpoint, or one that is not a file.
     """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # read when gradio is imported: no telemetry, no version check
     import gradio as gr
 
     studio = Studio(checkpoints, device, finetune_steps)

@@ -39,11 +39,13 @@ def read_image(path: str | Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB.
 
     Raises:
-        MediaError: missing or unreadable image.
+        MediaError: missing, empty (0 bytes) or unreadable image.
     """
     path = Path(path)
     if not path.is_file():
         raise MediaError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise MediaError(path, "not an image OpenCV can read")
@@ -59,14 +61,24 @@ def face_crop(image: np.ndarray, crop_size: int, source: str | Path = "image") -
     return align_face(image, crop_size, source)[0]
 
 
-def align_face(image: np.ndarray, crop_size: int, source: str | Path = "image") -> tuple[np.ndarray, np.ndarray]:
+def align_face(image: np.ndarray, crop_size: int, source: str | Path = "image",
+               max_face_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """The aligned face crop of a photo, ``(S, S, 3)`` uint8, and its ``(2, 3)`` float32 matrix
     (photo pixels → crop pixels).
 
+    Args:
+        max_face_ratio: a second face with at least this fraction of the largest face's area makes
+            the photo ambiguous, as in preprocessing (``preprocess.max_face_ratio``; <= 0 disables).
+
     Raises:
         NoFaceError: no face found.
+        MultipleFacesError: two faces of comparable size.
     """
-    landmarks, confidence = make_backend("dlib", detect_every=1)(image[None])
+    from a2v.stages.align import check_single_face
+
+    backend = make_backend("dlib", detect_every=1)
+    check_single_face(backend, image[None], max_face_ratio, str(source), n_checks=1)
+    landmarks, confidence = backend(image[None])
     if confidence[0] <= 0 or not np.isfinite(landmarks[0]).all():
         raise NoFaceError(source, "no face found in the image")
     crop, _, matrix = align_image(image, landmarks[0], crop_size)
@@ -90,8 +102,8 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
         progress: a progress bar on stderr while the frames are written.
 
     Raises:
-        MediaError: unreadable image or audio, silent audio, an image smaller than the face crop.
-        NoFaceError: no face in the image.
+        MediaError: unreadable or 0-byte image or audio, silent audio, an image smaller than the face crop.
+        NoFaceError: no face in the image. MultipleFacesError: two faces of comparable size.
         NotImplementedError: ``finetune_steps`` for a model without one-shot fine-tuning.
     """
     from tqdm import tqdm
@@ -107,7 +119,7 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
         raise MediaError(image, f"image is {photo.shape[1]}×{photo.shape[0]} pixels, smaller than the model's {S}×{S} face crop")
     cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
-    reference, matrix = align_face(photo, S, image)
+    reference, matrix = align_face(photo, S, image, float(model.config["preprocess"].get("max_face_ratio", 0.5)))
     if log:
         log(f"{image}: face found and aligned to {S}×{S}; {len(wave) / cfg.sample_rate:.2f} s of speech -> "
             f"{max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))} frames")

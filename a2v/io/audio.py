@@ -79,11 +79,13 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, min_rms_dbfs: f
         ``(N,)`` float32 samples in [-1, 1] at ``sample_rate``.
 
     Raises:
-        MediaError: missing file, no audio stream, undecodable, empty or silent audio.
+        MediaError: missing or 0-byte file, no audio stream, undecodable, empty or silent audio.
     """
     path = Path(path)
     if not path.is_file():
         raise MediaError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
     try:
         out, _ = (
             ffmpeg.input(str(path))
