@@ -151,3 +151,34 @@ def test_overfit_one_real_clip_then_generate_any_length(s1_shard8, tmp_path, one
         model.generate(ref, {"mfcc": audio})
     with pytest.raises(ValueError, match=r"\(64, 64, 3\)"):
         model.generate(resize_frames(real[:1], 32)[0], {"mfcc_cran": audio})
+
+
+def test_resume_from_last_pt_equals_the_uninterrupted_run(s1_shard, tmp_path, one_thread):
+    """SDGAN draws noise from torch's global RNG at every step: a phase stopped after its step-10
+    ``last.pt`` and run again must reach the same weights as one run straight through (the RNG
+    state is set back after the loss networks and the loader have drawn from it)."""
+    from a2v.training.checkpoint import load_checkpoint
+    from a2v.training.loop import train_phase
+    from conftest import SHARD_CLIPS
+
+    config = {"model_type": "sdgan", "model": SDGAN_HALF, "preprocess": {"sample_rate": 16000, "fps": 25.0},
+              "training": {"batch_size": 2, "sequence_length": 8, "frame_samples": 2, "log_every": 5, "checkpoint_every": 5},
+              "phases": [{"name": "r", "steps": 20, "discriminators": [], "losses": {"l1_lower": 1.0}}]}
+    clips = [(str(s1_shard), c) for c in SHARD_CLIPS]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_10(message: str) -> None:
+        if "saved" in message and "step 10/" in message:
+            raise Stop
+
+    straight = load_checkpoint(train_phase(config, [str(s1_shard)], clips, 0, tmp_path / "straight", log=lambda m: None))
+    with pytest.raises(Stop):
+        train_phase(config, [str(s1_shard)], clips, 0, tmp_path / "stopped", log=stop_at_10)
+    messages = []
+    resumed = load_checkpoint(train_phase(config, [str(s1_shard)], clips, 0, tmp_path / "stopped", log=messages.append))
+    assert any("resuming from" in m and "at step 10/20" in m for m in messages)
+    for name, weights in straight["networks"].items():
+        for key, value in weights.items():
+            assert torch.equal(value, resumed["networks"][name][key]), (name, key)

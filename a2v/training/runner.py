@@ -76,6 +76,7 @@ class PhaseRunner:
         self.steps, self.identity, self.emit, self.config = int(steps), identity, emit, config or {}
         self.log_every, self.checkpoint_every, self.progress_interval = int(log_every), int(checkpoint_every), progress_interval
         self.start_step, self.elapsed, self.resumed = 0, 0.0, False
+        self._resume_rng: torch.Tensor | None = None  # last.pt's torch RNG state, set back by run()
 
     def _ours(self, state: dict) -> bool:
         return (state.get("recipe") == self.recipe and state.get("identity") == self.identity
@@ -107,7 +108,7 @@ class PhaseRunner:
             if self._ours(last) and last.get("step", 0) < self.steps:
                 source = last
                 self.start_step, self.elapsed, self.resumed = int(last["step"]), float(last.get("elapsed_s", 0.0)), True
-                torch.set_rng_state(last["torch_rng"].cpu())
+                self._resume_rng = last["torch_rng"].cpu()
                 self.emit(f"[{self.phase_name}] resuming from {self.last} at step {self.start_step}/{self.steps}")
             else:
                 self.emit(f"[{self.phase_name}] ignoring {self.last}: it belongs to another phase or run")
@@ -186,6 +187,11 @@ class PhaseRunner:
                    disable=not main)
         try:
             schedule = getattr(step_fn, "set_step", None)  # a step may schedule its lr by the phase's step
+            batches = iter(batches)  # a DataLoader draws its base seed from the global RNG here
+            if self._resume_rng is not None:
+                # the RNG stream goes on where last.pt left it only if it is set back after everything
+                # built since start() (loss networks, the loader's seed) has drawn from it
+                torch.set_rng_state(self._resume_rng)
             for batch in batches:
                 if schedule is not None:
                     schedule(step, self.steps)
