@@ -147,7 +147,8 @@ def feature_stream(model, wave: np.ndarray, n_frames: int, cfg, device, chunk: i
 
     a2v: the encoder frames (50 per second, 384 numbers each) and the log-mel (100 rows of 80 per
     second) are computed over the whole clip (Whisper reads 30-s pieces; the log-mel's floor is
-    the clip's), so they grow with the clip, at 1/5 and 1/20 of the per-frame features they feed.
+    the clip's), so they grow with the clip: 77 kB and 16 kB per second of audio (the per-frame
+    ``content`` windows cut from the encoding would be 384 kB per second).
 
     Args:
         wave: ``(N,)`` float32 mono at ``cfg.sample_rate`` (an :class:`~a2v.audio.features.AudioFeatureConfig`).
