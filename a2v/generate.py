@@ -11,20 +11,25 @@ Output (an mp4 at the model's fps, 25):
   colour-matched mask (:mod:`a2v.face.paste`); ``crop_only`` keeps the aligned crops instead;
 * the input audio as given — its sample rate and channels — trimmed or padded to the video's
   duration exactly (:class:`a2v.io.video.VideoStream`);
-* frames streamed to the encoder one at a time, so the pasted full-size frames are never all in
-  memory (the model's crops are: T × S² × 3 bytes, 37 MB for 2 minutes at 64²).
+* one stream from the audio to the encoder: the features are computed ``chunk_frames`` video
+  frames at a time (:func:`feature_stream`), the model turns each chunk into frames carrying its
+  state across chunks (:meth:`a2v.inference.Generator.generate_stream`), and each frame is pasted
+  back and written to ffmpeg — nothing the size of the clip's frames or features is held, so
+  memory does not grow with the audio's length but for the waveform (64 kB per second at
+  16 kHz) and, for models that read speech-content encoder frames, their whole-clip encoding.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from a2v.audio.features import audio_features
+from a2v.audio.features import CHUNK_FRAMES, FEATURE_KEYS, audio_feature_chunks
 from a2v.audio.timebase import n_video_frames
 from a2v.device import resolve_device
 from a2v.errors import MediaError, NoFaceError
@@ -87,7 +92,7 @@ def align_face(image: np.ndarray, crop_size: int, source: str | Path = "image",
 
 def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path | None, output: str | Path,
                    device: str = "auto", finetune_steps: int | None = None, log=None, crop_only: bool = False,
-                   model=None, progress: bool = True) -> Path:
+                   model=None, progress: bool = True, chunk_frames: int = CHUNK_FRAMES) -> Path:
     """Write a talking-head mp4 for ``image`` speaking ``audio`` (see the module docstring).
 
     Args:
@@ -99,7 +104,9 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
             checkpoint's ``training.finetune_steps`` (0 for models without the key).
         crop_only: write the aligned S×S crops, not the whole photo.
         model: an already loaded :class:`~a2v.inference.Generator` (``a2v generate --batch``).
-        progress: a progress bar on stderr while the frames are written.
+        progress: a progress bar on stderr while the frames are generated and written.
+        chunk_frames: video frames per chunk of features (:func:`feature_stream`); memory does not
+            grow with the audio's length (but for the waveform, 64 kB per second).
 
     Raises:
         MediaError: unreadable or 0-byte image or audio, silent audio, an image smaller than the face crop.
@@ -124,32 +131,76 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
         log(f"{image}: face found and aligned to {S}×{S}; {len(wave) / cfg.sample_rate:.2f} s of speech -> "
             f"{max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))} frames")
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
-    feats = audio_features(wave, n_frames, cfg)
-    if "content" in model.feature_keys:  # speech-content features, as the features stage computes them
-        from a2v.audio.content import content_features, load_content_encoder
-
-        pre = model.config["preprocess"]
-        encoder = load_content_encoder(pre["content_encoder"], dev)
-        feats["content"] = content_features(wave, cfg.sample_rate, cfg.fps, encoder, n_frames=n_frames,
-                                            pad_to_30s=bool(pre.get("content_pad_to_30s", True)))
-    if "content_mel" in model.feature_keys:  # the log-mel a content encoder inside the model reads
-        from a2v.audio.content import clip_log_mel
-
-        feats["content_mel"] = clip_log_mel(wave, cfg.sample_rate, cfg.fps, 0, n_frames)
     if finetune_steps is None:
         finetune_steps = int(getattr(model.recipe.training, "finetune_steps", 0))
     if finetune_steps > 0:
         model.finetune(reference, finetune_steps, dev, log)
-    frames = model.generate(reference, {k: feats[k] for k in model.feature_keys}, dev)
     if crop_only:
         height, width, paste = S, S, None
     else:
         height, width = photo.shape[:2]
         paste = PasteBack(photo, matrix, S)
-    with VideoStream(output, width, height, cfg.fps) as video:
-        for frame in tqdm(frames, desc=f"frames -> {Path(output).name}", unit="frame", disable=not progress, file=sys.stderr):
-            video.write(frame if paste is None else paste(frame))
+    chunks = feature_stream(model, wave, n_frames, cfg, dev, chunk_frames)
+    with VideoStream(output, width, height, cfg.fps) as video, \
+            tqdm(total=n_frames, desc=f"frames -> {Path(output).name}", unit="frame", disable=not progress, file=sys.stderr) as bar:
+        for block in model.generate_stream(reference, chunks, dev):
+            for frame in block:
+                video.write(frame if paste is None else paste(frame))
+            bar.update(len(block))
         return video.close(audio=audio)
+
+
+def feature_stream(model, wave: np.ndarray, n_frames: int, cfg, device, chunk: int = CHUNK_FRAMES) -> Iterator[dict[str, np.ndarray]]:
+    """The features ``model`` (a :class:`~a2v.inference.Generator`) reads for a waveform, ``chunk``
+    video frames at a time, as the features stage computes them for a whole clip: the audio
+    features by :func:`a2v.audio.features.audio_feature_chunks`; ``content`` (speech-content
+    encoder frames) cut from the clip's encoding (:func:`a2v.audio.content.content_windows`);
+    ``content_mel`` (100 rows per second, not per frame) cut from the clip's log-mel, the rows
+    ``ceil(t * 100 / fps)`` up to the next chunk's first.
+
+    a2v: the encoder frames (50 per second, 384 numbers each) and the log-mel (100 rows of 80 per
+    second) are computed over the whole clip (Whisper reads 30-s pieces; the log-mel's floor is
+    the clip's), so they grow with the clip: 77 kB and 16 kB per second of audio (the per-frame
+    ``content`` windows cut from the encoding would be 384 kB per second).
+
+    Args:
+        wave: ``(N,)`` float32 mono at ``cfg.sample_rate`` (an :class:`~a2v.audio.features.AudioFeatureConfig`).
+        n_frames: video frames T. device: where the content encoder runs. chunk: frames per chunk.
+
+    Yields:
+        dicts of ``model.feature_keys``, consecutive chunks of the clip.
+
+    Raises (when iterated):
+        ValueError: ``chunk < 1``; the feature functions' own (e.g. audio too short for the encoder).
+    """
+    import math
+
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
+    keys = tuple(model.feature_keys)
+    audio_keys = tuple(k for k in keys if k in FEATURE_KEYS)
+    pre = model.config["preprocess"]
+    encoded = mel = None
+    if "content" in keys:  # speech-content features, as the features stage computes them
+        from a2v.audio.content import content_encoding, content_windows, load_content_encoder
+
+        encoder = load_content_encoder(pre["content_encoder"], device)
+        encoded = content_encoding(wave, cfg.sample_rate, encoder, bool(pre.get("content_pad_to_30s", True)))
+        del encoder
+    if "content_mel" in keys:  # the log-mel a content encoder inside the model reads
+        from a2v.audio.content import MEL_RATE_HZ, clip_log_mel
+
+        mel = clip_log_mel(wave, cfg.sample_rate, cfg.fps, 0, n_frames)
+    audio_chunks = audio_feature_chunks(wave, n_frames, cfg, chunk, audio_keys) if audio_keys else None
+    for t0 in range(0, n_frames, chunk):
+        n = min(chunk, n_frames - t0)
+        out = next(audio_chunks) if audio_chunks is not None else {}
+        if encoded is not None:
+            out["content"] = content_windows(encoded, cfg.fps, n, first_frame=t0)
+        if mel is not None:
+            stop = len(mel) if t0 + n == n_frames else math.ceil((t0 + n) * MEL_RATE_HZ / cfg.fps)
+            out["content_mel"] = mel[math.ceil(t0 * MEL_RATE_HZ / cfg.fps):stop]
+        yield {k: out[k] for k in keys}
 
 
 def read_jobs(path: str | Path) -> list[dict[str, str]]:

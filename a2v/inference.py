@@ -7,7 +7,7 @@ settings stored in the checkpoint, loads its networks by name and returns a :cla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,17 @@ class Generator:
         """
         return self.recipe.generate(self.networks, self.state, reference, features, device, **options)
 
+    def generate_stream(self, reference: np.ndarray, feature_chunks: Iterable[Mapping[str, np.ndarray]],
+                        device: torch.device | str = "cpu", **options) -> Iterator[np.ndarray]:
+        """``(S, S, 3)`` uint8 reference + consecutive chunks of raw per-frame features ``(n, …)`` →
+        blocks of ``(n, S, S, 3)`` uint8 frames, the model's state carried across chunks
+        (:meth:`a2v.recipes.base.Recipe.generate_stream`: the blocks concatenated equal
+        :meth:`generate` on the whole clip).
+
+        Raises (when iterated):
+            ValueError: wrong reference, missing or mismatched features.
+        """
+        return self.recipe.generate_stream(self.networks, self.state, reference, feature_chunks, device, **options)
 
     def finetune(self, reference: np.ndarray, steps: int, device: torch.device | str = "cpu", log=None) -> dict[str, float]:
         """One-shot fine-tuning on ``reference`` before generating (the recipe's

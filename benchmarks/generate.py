@@ -9,14 +9,17 @@ reads the previous frames); the others run blocks of frames (``batch``), CRAN an
 GRU state from block to block.
 
 Memory: peak RSS of ``a2v generate`` (each run in a wrapper process of its own that reads
-``resource.getrusage(RUSAGE_CHILDREN)``, ffmpeg included) for 10 s and 120 s of speech with
-``--checkpoint`` (the demo's SDGAN by default: the fastest generator, the path measured is the same
-for all), the photo pasted back: frames stream to the encoder, so the two should be within about
-10 % of each other.
+``resource.getrusage(RUSAGE_CHILDREN)``: the largest of the run's processes, ffmpeg included) for
+``--memory-seconds`` of speech (10 s and 120 s by default) with ``--checkpoint`` (the demo's SDGAN
+by default: the fastest generator, the path measured is the same for all), the photo pasted back.
+The audio features are computed 100 frames at a time, the model turns each chunk into frames
+and each frame is pasted back and written to ffmpeg, so the runs' peaks should be within 10 % of
+each other (measured on the demo checkpoint, a loaded 2-core machine: 609 MB for 10 s, 624 MB for
+120 s; 621 MB and 922 MB when the whole clip's features and frames were held).
 
     python benchmarks/generate.py [--sizes 64 128 256] [--models man oneshota2v cran sdgan]
                                   [--checkpoint results/sdgan_grid/phase1/checkpoint.pt] [--threads 2]
-                                  [--skip-speed] [--skip-memory]
+                                  [--memory-seconds 10 120] [--skip-speed] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip
             print(f"| {name} | {size}² | {n} | {dt:.1f} | {n / dt:.1f} |", flush=True)
 
 
-def memory(checkpoint: Path, tmp: Path) -> None:
+def memory(checkpoint: Path, tmp: Path, lengths: list[int] = (10, 120)) -> None:
     import cv2
     import soundfile
 
@@ -88,7 +91,7 @@ def memory(checkpoint: Path, tmp: Path) -> None:
     cv2.imwrite(str(photo), cv2.cvtColor(read_frames(GRID / "s1" / "bgbn8n.mpg")[0], cv2.COLOR_RGB2BGR))
     speech = np.concatenate([load_audio(p, 44100) for p in sorted((GRID / "s1").glob("*.mpg"))])
     print("\n| speech | frames | wall s | frames/s end to end | peak RSS |\n|---|---|---|---|---|")
-    for seconds in (10, 120):
+    for seconds in lengths:
         wav = tmp / f"speech{seconds}.wav"
         soundfile.write(wav, np.tile(speech, seconds * 44100 // len(speech) + 1)[: seconds * 44100], 44100)
         cmd = [sys.executable, "-m", "a2v", "generate", "--image", str(photo), "--audio", str(wav), "--checkpoint",
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="speech per speed measurement")
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "results" / "sdgan_grid" / "phase1" / "checkpoint.pt")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-seconds", nargs="+", type=int, default=[10, 120], help="speech per memory measurement")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args(argv)
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_memory:
             if not args.checkpoint.is_file():
                 raise SystemExit(f"{args.checkpoint}: no checkpoint for the memory measurement (make demo writes one)")
-            memory(args.checkpoint, tmp)
+            memory(args.checkpoint, tmp, args.memory_seconds)
 
 
 if __name__ == "__main__":

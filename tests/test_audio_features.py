@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2v.audio.features import AudioFeatureConfig, audio_features, quantize_energy, quantize_f0
+from a2v.audio.features import (FEATURE_KEYS, AudioFeatureConfig, audio_feature_chunks, audio_features, mfcc_windows,
+                                quantize_energy, quantize_f0)
 from a2v.audio.timebase import frame_centres_s, frame_windows, n_video_frames
 from a2v.datasets.grid import parse_align
 from a2v.io.audio import load_audio
@@ -33,6 +34,7 @@ def test_windows_centred_on_frames():
         assert w[t, 1600] == pytest.approx((t + 0.5) / fps * sr)
     assert (w[0, :1000] == 0).all()  # zero padding before the signal
     assert np.allclose(np.diff(w[:, 1600]), sr / fps)  # stride = sr / fps
+    np.testing.assert_array_equal(frame_windows(audio, sr, fps, 5, 0.2, first_frame=20), w[20:25])  # a chunk's windows
     assert frame_centres_s(2, 25.0).tolist() == [0.02, 0.06]
     assert n_video_frames(48000, 16000, 25.0) == 75
 
@@ -85,9 +87,27 @@ def test_errors():
         audio_features(np.ones(100, np.float32), 0)
 
 
-def test_cran_mfcc_map_350ms_without_c0(feats, speech):
-    from a2v.audio.features import mfcc_windows
+def test_chunks_equal_the_whole_clip(feats, speech):
+    """``a2v generate`` computes the features 4 s at a time: on a real clip in chunks of 25 frames
+    (and 7 for the pitch and energy, the tracks that read audio beyond the chunk), every feature
+    equals the whole clip's exactly."""
+    chunks = list(audio_feature_chunks(speech, 75, CFG, chunk=25))
+    assert [len(c["mel"]) for c in chunks] == [25, 25, 25] and all(tuple(c) == FEATURE_KEYS for c in chunks)
+    for key in FEATURE_KEYS:
+        np.testing.assert_array_equal(np.concatenate([c[key] for c in chunks]), feats[key], err_msg=key)
+    small = list(audio_feature_chunks(speech, 75, CFG, chunk=7, keys=("f0_bin", "energy")))
+    assert [tuple(c) for c in small[:1]] == [("f0_bin", "energy")] and len(small) == 11
+    for key in ("f0_bin", "energy"):
+        np.testing.assert_array_equal(np.concatenate([c[key] for c in small]), feats[key], err_msg=key)
+    # why the MFCCs need the clip's loudest sub-frame: alone, the silent first frames floor lower
+    assert not np.array_equal(mfcc_windows(speech, 5, CFG), feats["mfcc"][:5])
+    with pytest.raises(ValueError, match="unknown"):
+        next(audio_feature_chunks(speech, 75, CFG, keys=("mfcc", "pitch")))
+    with pytest.raises(ValueError, match="chunk"):
+        next(audio_feature_chunks(speech, 75, CFG, chunk=0))
 
+
+def test_cran_mfcc_map_350ms_without_c0(feats, speech):
     cran = feats["mfcc_cran"]
     assert cran.shape == (75, 35, 12) and cran.dtype == np.float32
     # c1..c12 of the 13 MFCCs of the same 35 sub-frames (CRAN §4.2 drops the first coefficient)

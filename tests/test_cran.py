@@ -108,7 +108,8 @@ def test_three_phases_on_one_real_clip_then_generate_any_length(s1_shard8, tmp_p
     CAE + perceptual + both adversarial heads, RAE (GRU on) fine-tuned from it. The CAE overfits
     the clip (its L1 falls at least 3×; measured: 0.46 → 0.08 over 60 steps); the final
     checkpoint, loaded as ``a2v generate`` loads it, makes a held-out clip's 37 frames (not a
-    multiple of the training windows' 8) with the same frames whatever the chunk size, and the
+    multiple of the training windows' 8) with the same frames whatever the chunk size (exactly the
+    same, streamed from uneven chunks of features, for one block size), and the
     training clip closer to the real one than the untrained model (mean abs error 50.6 → 8.8 of
     255 measured; asserted < 0.3×)."""
     from a2v.inference import load_generator
@@ -160,6 +161,10 @@ def test_three_phases_on_one_real_clip_then_generate_any_length(s1_shard8, tmp_p
     chunked = gen.generate(face, {"mfcc_cran": held_out}, batch=5)
     assert whole.shape == (37, 32, 32, 3) and whole.dtype == np.uint8 and whole.std() > 1
     assert int(np.abs(whole.astype(int) - chunked).max()) <= 1  # the GRU state crosses the chunks
+    # a2v generate's stream: features in uneven chunks, blocks of `batch` frames out, the same frames
+    cuts = [0, 3, 4, 20, 37]
+    blocks = list(gen.generate_stream(face, [{"mfcc_cran": held_out[a:b]} for a, b in zip(cuts, cuts[1:])], batch=5))
+    assert [len(b) for b in blocks] == [5] * 7 + [2] and np.array_equal(np.concatenate(blocks), chunked)
     assert np.abs(whole[1:].astype(int) - whole[:-1]).mean() > 0.1  # the audio moves the frames
     with pytest.raises(ValueError, match="mfcc_cran"):
         gen.generate(face, {"mfcc": held_out})

@@ -176,6 +176,9 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     assert facts["perceptual_after"] < facts["perceptual_before"]
     again = recipe.finetune(nets, ckpt["state"], face, 2, preprocess=pre)  # a second face after the first (generate_test)
     assert again["perceptual_after"] <= again["perceptual_before"]
+    whole = recipe.generate(nets, ckpt["state"], face, {"content": content}, batch=8)  # a stream of chunks, the same frames
+    streamed = recipe.generate_stream(nets, ckpt["state"], face, [{"content": content[:11]}, {"content": content[11:]}], batch=8)
+    assert np.array_equal(np.concatenate(list(streamed)), whole)
 
     # a2v generate: a photo that is not from GRID + an unseen speaker's audio, fine-tuned by default
     # (training.finetune_steps: 5, §5), content features computed from the audio as the features stage does
@@ -187,8 +190,8 @@ def test_three_phases_on_one_real_clip_then_finetune(s1_shard8, tmp_path, one_th
     image = tmp_path / "astronaut.png"
     cv2.imwrite(str(image), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     lines: list[str] = []
-    out = generate_video(image, _unseen_clip(), init,
-                         tmp_path / "astronaut.mp4", device="cpu", log=lines.append)
+    out = generate_video(image, _unseen_clip(), init,  # the features in chunks of 30 frames
+                         tmp_path / "astronaut.mp4", device="cpu", log=lines.append, chunk_frames=30)
     assert abs(len(read_frames(out)) - 75) <= 1 and probe_video(out).has_audio
     assert any(line.startswith("one-shot fine-tuning: 5 steps") for line in lines), lines
 
@@ -270,3 +273,5 @@ def test_whisper_encoder_inside_the_model_fine_tuned_or_frozen(s1_shard8, tmp_pa
         face = resize_frames(r.read(HELD_OUT_CLIPS[1], "frames", 0), 32)
     video = gen.generate(face, {"content_mel": mel})
     assert video.shape == (73, 32, 32, 3) and video.std() > 1
+    streamed = list(gen.generate_stream(face, [{"content_mel": mel[:101]}, {"content_mel": mel[101:]}]))
+    assert np.array_equal(np.concatenate(streamed), video)

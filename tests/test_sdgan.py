@@ -101,7 +101,7 @@ def test_overfit_one_real_clip_then_generate_any_length(s1_shard8, tmp_path, one
     lower-face error of the generated clip 48 → 20 of 255), the generated lower face comes closer to the real one,
     and the checkpoint, loaded by a2v.inference.load_generator as `a2v generate` loads it, makes
     a 37-frame clip (not a multiple of the 8-frame training windows) whose frames do not depend on the
-    chunk size the GRUs run in."""
+    chunk size the GRUs run in, nor, exactly, on how a stream of features is chunked."""
     from a2v.inference import load_generator
     from a2v.training.checkpoint import load_checkpoint
     from a2v.training.loop import train_phase
@@ -146,6 +146,10 @@ def test_overfit_one_real_clip_then_generate_any_length(s1_shard8, tmp_path, one
     chunked = model.generate(ref, {"mfcc_cran": audio}, batch=5)
     assert whole.shape == (37, 64, 64, 3) and whole.dtype == np.uint8
     assert int(np.abs(whole.astype(np.int16) - chunked).max()) <= 1
+    cuts = [0, 3, 4, 20, 37]  # a2v generate's stream: uneven chunks of features in, the same frames out
+    blocks = list(model.generate_stream(ref, [{"mfcc_cran": audio[a:b]} for a, b in zip(cuts, cuts[1:])], batch=5))
+    assert [len(b) for b in blocks] == [5] * 7 + [2] and np.array_equal(np.concatenate(blocks), chunked)
+    assert np.array_equal(model.generate(ref, {"mfcc_cran": audio}, batch=5), chunked)  # same seed, same frames
     assert not np.array_equal(model.generate(ref, {"mfcc_cran": audio}, seed=1), whole)  # the noise moves the face
     with pytest.raises(ValueError, match="mfcc_cran"):
         model.generate(ref, {"mfcc": audio})

@@ -285,6 +285,8 @@ def test_synthesize_real_clip(shard, phase0):
     assert video.std() > 1.0  # not a constant image
     fast = model.generate(ref, feats, torch.device("cpu"), batch=4)
     assert fast.shape == video.shape and np.array_equal(fast[0], video[0])  # first block shares exact history
+    chunks = [{k: v[a:b] for k, v in feats.items()} for a, b in ((0, 5), (5, 6), (6, 12))]  # blocks of 4 across them
+    assert np.array_equal(np.concatenate(list(model.generate_stream(ref, chunks, "cpu", batch=4))), fast)
     bad = dict(feats, mel=feats["mel"][:10])
     with pytest.raises(ValueError, match="lengths"):
         model.generate(ref, bad, torch.device("cpu"))

@@ -564,14 +564,41 @@ def content_features(audio: np.ndarray, sr: int, fps: float, encoder: WhisperEnc
         raise ValueError(f"audio must be mono (N,), got shape {audio.shape}")
     if n_frames is None:
         n_frames = int(round(len(audio) * fps / sr))
+    return content_windows(content_encoding(audio, sr, encoder, pad_to_30s), fps, n_frames, window_s)
+
+
+def content_encoding(audio: np.ndarray, sr: int, encoder: WhisperEncoder, pad_to_30s: bool = True) -> np.ndarray:
+    """A clip's encoder frames (:meth:`WhisperEncoder.encode`), the audio resampled to 16 kHz with
+    librosa first when ``sr`` differs: ``(K, D)`` float32 at 50 Hz.
+
+    Raises:
+        ValueError: audio not one-dimensional or too short (:meth:`WhisperEncoder.encode`).
+    """
+    audio = np.asarray(audio, np.float32)
     if sr != SAMPLE_RATE:
         audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
-    feats = encoder.encode(audio, pad_to_30s=pad_to_30s)  # (K, D) at 50 Hz
+    return encoder.encode(audio, pad_to_30s=pad_to_30s)
+
+
+def content_windows(encoded: np.ndarray, fps: float, n_frames: int, window_s: float = 0.2, first_frame: int = 0) -> np.ndarray:
+    """The per-frame windows of :func:`content_features` for video frames ``first_frame …
+    first_frame + n_frames - 1``, gathered from a clip's encoder frames (a chunk of a clip's
+    frames, without the ``window_s * 50``-fold copy of the whole clip).
+
+    Args:
+        encoded: ``(K, D)`` the clip's encoder frames at 50 Hz (:meth:`WhisperEncoder.encode`).
+        fps: video frames per second. n_frames, first_frame: the frames. window_s: as
+            :func:`content_features`.
+
+    Returns:
+        ``(n_frames, W, D)`` float32, W = ``round(window_s * 50)``; indices outside the clip repeat
+        its first/last encoder frame.
+    """
     width = int(round(window_s * FRAME_RATE_HZ))
-    centres = (np.arange(n_frames, dtype=np.float64) + 0.5) / fps
+    centres = (np.arange(first_frame, first_frame + n_frames, dtype=np.float64) + 0.5) / fps
     first = np.ceil((centres - window_s / 2) * FRAME_RATE_HZ - 1e-6).astype(np.int64)
-    idx = np.clip(first[:, None] + np.arange(width)[None, :], 0, len(feats) - 1)
-    return np.ascontiguousarray(feats[idx], dtype=np.float32)
+    idx = np.clip(first[:, None] + np.arange(width)[None, :], 0, len(encoded) - 1)
+    return np.ascontiguousarray(encoded[idx], dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,32 +23,49 @@ def n_video_frames(n_samples: int, sample_rate: int, fps: float) -> int:
     return int(round(n_samples * fps / sample_rate))
 
 
-def frame_centres_s(n_frames: int, fps: float) -> np.ndarray:
-    """Centre time of each video frame in seconds: ``(t + 0.5) / fps``, shape ``(T,)`` float64."""
-    return (np.arange(n_frames, dtype=np.float64) + 0.5) / fps
+def frame_centres_s(n_frames: int, fps: float, first_frame: int = 0) -> np.ndarray:
+    """Centre time of video frames ``t = first_frame … first_frame + n_frames - 1`` in seconds:
+    ``(t + 0.5) / fps``, shape ``(n_frames,)`` float64."""
+    return (np.arange(first_frame, first_frame + n_frames, dtype=np.float64) + 0.5) / fps
 
 
-def frame_windows(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int, window_s: float) -> np.ndarray:
+def frame_windows(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int, window_s: float,
+                  first_frame: int = 0) -> np.ndarray:
     """Audio windows of ``window_s`` seconds centred on each video frame.
 
     Args:
-        audio: ``(N,)`` float32 mono waveform.
+        audio: ``(N,)`` float32 mono waveform (the whole clip).
         sample_rate: Hz.
         fps: video frame rate.
-        n_frames: number of video frames T (audio shorter than ``T / fps`` is zero-padded).
+        n_frames: number of windows (audio shorter than the last frame's window is zero-padded).
         window_s: window length in seconds (0.2 for the 200 ms MFCC window of OneShotA2V).
+        first_frame: the video frame of the first window (0-based): a chunk of a clip's frames
+            gets the very windows the whole clip's computation has for those frames.
 
     Returns:
-        ``(T, W)`` float32 windows, ``W = round(window_s * sample_rate)``; window ``t`` starts at
-        sample ``round((t + 0.5) * sr / fps) - W // 2`` of the unpadded signal.
+        ``(n_frames, W)`` float32 windows, ``W = round(window_s * sample_rate)``; window ``i``
+        (frame ``t = first_frame + i``) starts at sample ``round((t + 0.5) * sr / fps) - W // 2``
+        of the unpadded signal; samples outside ``[0, N)`` are 0.
     """
     width = int(round(window_s * sample_rate))
-    starts = np.round(frame_centres_s(n_frames, fps) * sample_rate).astype(np.int64) - width // 2
-    pad_left = int(max(0, -starts.min())) if n_frames else 0
-    pad_right = int(max(0, starts.max() + width - len(audio))) if n_frames else 0
-    padded = np.pad(np.asarray(audio, np.float32), (pad_left, pad_right))
-    idx = (starts + pad_left)[:, None] + np.arange(width)[None, :]
-    return padded[idx]
+    if n_frames < 1:
+        return np.zeros((0, width), np.float32)
+    starts = np.round(frame_centres_s(n_frames, fps, first_frame) * sample_rate).astype(np.int64) - width // 2
+    lo = int(starts[0])
+    segment = audio_segment(audio, lo, int(starts[-1]) + width)
+    idx = (starts - lo)[:, None] + np.arange(width)[None, :]
+    return segment[idx]
+
+
+def audio_segment(audio: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``audio[start:stop]`` as float32, with zeros for the samples outside ``[0, N)`` (``start`` may
+    be negative and ``stop`` past the end): ``(stop - start,)``, a copy."""
+    audio = np.asarray(audio)
+    out = np.zeros(max(0, stop - start), np.float32)
+    a, b = max(start, 0), min(stop, len(audio))
+    if b > a:
+        out[a - start:b - start] = audio[a:b]
+    return out
 
 
 def resample_to_frames(values: np.ndarray, times_s: np.ndarray, n_frames: int, fps: float) -> np.ndarray:

@@ -100,6 +100,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, min_rms_dbfs: f
         last = msg.strip().splitlines()[-1] if msg.strip() else "no message"
         raise MediaError(path, f"ffmpeg failed to decode the audio ({last})") from exc
     audio = np.frombuffer(out, np.float32).copy()
+    del out  # a2v: one copy of the samples at a time (the decoded bytes, then the array)
     if audio.size == 0:
         raise MediaError(path, "audio stream is empty")
     if min_rms_dbfs is not None:
@@ -107,7 +108,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, min_rms_dbfs: f
         level = 20.0 * np.log10(max(rms, 1e-12))
         if level < min_rms_dbfs:
             raise MediaError(path, f"audio is silent (RMS {level:.1f} dBFS < {min_rms_dbfs:.0f} dBFS)")
-    return np.clip(audio, -1.0, 1.0)
+    return np.clip(audio, -1.0, 1.0, out=audio)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:

@@ -297,12 +297,23 @@ class VideoStream:
 
 
 def _audio_seconds(path: str | Path, rate: int | None = None) -> float:
-    """Duration of a file's first audio stream in seconds: its samples, decoded, over its rate
-    (``rate``: the stream's, when the caller has probed it already)."""
+    """Duration of a file's first audio stream in seconds: its samples, decoded and counted as they
+    stream (1 MB at a time: memory does not grow with the file), over its rate (``rate``: the
+    stream's, when the caller has probed it already).
+
+    Raises:
+        ffmpeg.Error: ffmpeg failed to decode it.
+    """
     if rate is None:
         from a2v.io.audio import probe_audio
 
         rate = probe_audio(path).sample_rate
-    out, _ = (ffmpeg.input(str(path)).audio.output("pipe:", format="s16le", ac=1, ar=rate)
-              .global_args("-nostdin", "-v", "error").run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
-    return len(out) / 2 / rate
+    proc = (ffmpeg.input(str(path)).audio.output("pipe:", format="s16le", ac=1, ar=rate)
+            .global_args("-nostdin", "-v", "error").run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True))
+    n_bytes = 0
+    while block := proc.stdout.read(1 << 20):
+        n_bytes += len(block)
+    err = proc.stderr.read()
+    if proc.wait() != 0:
+        raise ffmpeg.Error("ffmpeg", b"", err)
+    return n_bytes / 2 / rate

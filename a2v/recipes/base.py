@@ -23,7 +23,9 @@ member                      what the recipe says
                             normaliser)
 ``trainer(…)``              one training step of a phase → named loss terms (default: a weighted
                             sum of :meth:`losses` on one optimiser)
-``generate(…)``             inference: reference face + audio features → frames
+``generate_stream(…)``      inference: reference face + chunks of audio features → blocks of
+                            frames, recurrent state carried across chunks (``generate(…)``: the
+                            blocks of one whole clip, concatenated)
 ``generation_features``     the shard features generation needs
 ``facts(checkpoints)``      the lines the report shows about the model (and ``warnings``,
                             ``values_title`` for what :meth:`log_values` logs)
@@ -41,7 +43,7 @@ A minimal recipe defines ``loss_keys``, :meth:`build`, :meth:`losses` and :meth:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
@@ -297,42 +299,70 @@ class Recipe:
 
     # ------------------------------------------------------------------------ inference
     def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
-                 device: torch.device | str = "cpu", batch: int = 16) -> np.ndarray:
-        """Frames for a reference face and per-frame audio features.
+                 device: torch.device | str = "cpu", **options) -> np.ndarray:
+        """Frames for a reference face and a whole clip's per-frame audio features: the blocks of
+        :meth:`generate_stream` fed ``[features]``, concatenated (one code path: a clip's frames
+        are the same however its features are chunked).
 
         Args:
             networks: from :meth:`build`, weights loaded, eval mode.
             state: the checkpoint's data state (normaliser…).
             reference: ``(S, S, 3)`` uint8 RGB aligned face crop, S = :attr:`image_size`.
             features: raw shard features named in :attr:`generation_features`, each ``(T, …)``.
-            device: where to run. batch: frames per forward pass.
+            device: where to run. options: the recipe's :meth:`generate_stream` options (``batch``:
+                frames per forward pass; SDGAN's ``seed``…).
 
         Returns:
             ``(T, S, S, 3)`` uint8 RGB frames.
 
         Raises:
-            ValueError: wrong reference shape or dtype, missing features, lengths that differ.
+            ValueError: wrong reference shape or dtype, missing features, lengths that differ, the
+                recipe's own (see its :meth:`generate_stream`).
+        """
+        blocks = list(self.generate_stream(networks, state, reference, [features], device, **options))
+        return np.concatenate(blocks) if blocks else np.empty((0, self.image_size, self.image_size, 3), np.uint8)
 
-        The default runs :meth:`generate_frames` on blocks of ``batch`` frames (no recurrence).
+    def generate_stream(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray,
+                        feature_chunks: Iterable[Mapping[str, np.ndarray]], device: torch.device | str = "cpu",
+                        batch: int = 16) -> Iterator[np.ndarray]:
+        """Frames as a stream: consecutive chunks of a clip's features in, blocks of frames out, any
+        state the model carries from frame to frame (a GRU's hidden state, previous frames) carried
+        across chunks — memory does not grow with the clip's length.
+
+        The chunks are re-cut into blocks of ``batch`` frames counted from the clip's frame 0
+        (:func:`feature_blocks`), so the frames do not depend on how the features were chunked:
+        the concatenated blocks equal :meth:`generate` on the whole clip exactly (same ``batch``).
+
+        Args:
+            networks, state, reference, device: as :meth:`generate`.
+            feature_chunks: an iterable of dicts of the features named in
+                :attr:`generation_features`, each ``(n, …)`` raw as in a shard (n >= 1, one n per
+                chunk), consecutive frames of one clip.
+            batch: frames per forward pass (>= 1).
+
+        Yields:
+            ``(n, S, S, 3)`` uint8 RGB frames, ``n = batch`` but for the last block.
+
+        Raises (when iterated):
+            ValueError: wrong reference, missing or mis-shaped features, an empty chunk or no chunk
+                at all, lengths that differ within a chunk, ``batch < 1``.
+
+        The default runs :meth:`generate_frames` on each block (no recurrence).
         """
         ref = check_reference(reference, self.image_size)
-        arrays = check_features(features, self.generation_features)
-        n = len(next(iter(arrays.values())))
         device = torch.device(device)
         norm = self.normalizer(state)
-        tensors = {k: torch.from_numpy(np.asarray(norm.apply(k, a) if norm else a)).to(device) for k, a in arrays.items()}
         ref_t = to_image_tensor(ref).to(device)
-        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
-        with torch.inference_mode():
-            for t0 in range(0, n, batch):
-                sl = slice(t0, min(n, t0 + batch))
-                frames = self.generate_frames(networks, ref_t.expand(sl.stop - sl.start, -1, -1, -1), {k: v[sl] for k, v in tensors.items()})
-                out[sl] = to_uint8_frames(frames)
-        return out
+        for block in feature_blocks(feature_chunks, self.generation_features, batch):
+            tensors = {k: torch.from_numpy(np.asarray(norm.apply(k, a) if norm else a)).to(device) for k, a in block.items()}
+            n = len(next(iter(block.values())))
+            with torch.inference_mode():
+                frames = self.generate_frames(networks, ref_t.expand(n, -1, -1, -1), tensors)
+            yield to_uint8_frames(frames)
 
     def generate_frames(self, networks: Mapping[str, nn.Module], reference: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """``reference (B, 3, S, S)`` in [-1, 1] + features ``(B, …)`` (MFCC/mel standardised) → ``(B, 3, S, S)`` in [-1, 1]."""
-        raise NotImplementedError(f"{type(self).__name__} must define generate_frames() or generate()")
+        raise NotImplementedError(f"{type(self).__name__} must define generate_frames() or generate_stream()")
 
     # ------------------------------------------------------------------------ report
     def facts(self, checkpoints: Sequence[dict]) -> list[tuple[str, str]]:
@@ -390,6 +420,35 @@ def check_features(features: Mapping[str, np.ndarray], names: Sequence[str], sha
     return arrays
 
 
+def feature_blocks(feature_chunks: Iterable[Mapping[str, np.ndarray]], names: Sequence[str], size: int,
+                   shapes: Mapping[str, tuple] | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """A stream of a clip's feature chunks re-cut into blocks of ``size`` frames counted from the
+    clip's first frame (the last block holds the rest), each chunk checked by :func:`check_features`.
+
+    Yields:
+        dicts of the ``names``, each ``(size, …)`` but for the last (views when a chunk holds a
+        whole block, copies when a block spans chunks).
+
+    Raises (when iterated):
+        ValueError: ``size < 1``; a chunk :func:`check_features` rejects (missing, mis-shaped or
+            empty features, lengths that differ); no chunk at all.
+    """
+    if int(size) < 1:
+        raise ValueError(f"batch must be >= 1 frame, got {size}")
+    size, pending, seen = int(size), None, False
+    for chunk in feature_chunks:
+        arrays = check_features(chunk, names, shapes)
+        seen = True
+        pending = arrays if pending is None else {k: np.concatenate([pending[k], arrays[k]]) for k in names}
+        while len(pending[names[0]]) >= size:
+            yield {k: v[:size] for k, v in pending.items()}
+            pending = {k: v[size:] for k, v in pending.items()}
+    if not seen:
+        raise ValueError("features hold no frame")
+    if pending is not None and len(pending[names[0]]):
+        yield pending
+
+
 def to_image_tensor(image: np.ndarray) -> torch.Tensor:
     """``(S, S, 3)`` uint8 → ``(1, 3, S, S)`` float32 in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(image)).float().div(127.5).sub(1.0).permute(2, 0, 1).unsqueeze(0)
@@ -401,4 +460,4 @@ def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
 
 
 __all__ = ["FrameTraining", "ModelSettings", "Recipe", "Step", "WeightedSumStep", "check_features", "check_reference",
-           "to_image_tensor", "to_uint8_frames"]
+           "feature_blocks", "to_image_tensor", "to_uint8_frames"]

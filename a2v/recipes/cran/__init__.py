@@ -46,7 +46,7 @@ Choices the paper leaves open are marked ``a2v:`` here, in :mod:`.step` and :mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +56,7 @@ from torch.utils.data import Dataset
 
 from a2v.losses.perceptual import build_perceptual
 from a2v.models.cran import MFCC_SHAPE, CranConfig, build_cran
-from a2v.recipes.base import Recipe, check_features, check_reference, to_image_tensor, to_uint8_frames
+from a2v.recipes.base import Recipe, check_reference, feature_blocks, to_image_tensor, to_uint8_frames
 from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, SYNC_TERM, load_sync_expert
 from a2v.recipes.cran.step import HEAD_OF, LOSS_KEYS, CranStep
 from a2v.recipes.gan import GanTraining
@@ -248,48 +248,46 @@ class CranRecipe(Recipe):
         return step
 
     # ------------------------------------------------------------------ inference
-    def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
-                 device: torch.device | str = "cpu", batch: int = 16) -> np.ndarray:
-        """Frames for a reference face and per-frame ``mfcc_cran``, any number T >= 1.
+    def generate_stream(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray,
+                        feature_chunks: Iterable[Mapping[str, np.ndarray]], device: torch.device | str = "cpu",
+                        batch: int = 16) -> Iterator[np.ndarray]:
+        """Frames for a reference face and chunks of per-frame ``mfcc_cran``, any number of frames
+        (:meth:`Recipe.generate_stream`; :meth:`generate` is the whole clip's).
 
-        The reference is encoded once; ``E_A`` and the decoder run on chunks of ``batch`` frames
+        The reference is encoded once; ``E_A`` and the decoder run on blocks of ``batch`` frames
         and the GRU (if the checkpoint trained it: the generator's ``recurrent`` buffer) carries
-        its hidden state from chunk to chunk — the frames equal one pass over the whole sequence,
-        and memory does not grow with T.
+        its hidden state from block to block — the frames equal one pass over the whole sequence
+        up to float rounding (``batch`` changes the convolutions' batch, at most 1 of 255 measured),
+        exactly for one ``batch`` however the features are chunked, and memory does not grow with T.
 
         Args:
             networks: ``generator`` (eval mode, weights loaded).
             state: the checkpoint's ``mfcc_cran_mean`` / ``mfcc_cran_std``.
             reference: ``(S, S, 3)`` uint8 RGB aligned face crop.
-            features: ``{"mfcc_cran": (T, 35, 12)}`` raw, as in a shard.
-            device: where to run. batch: frames per chunk (>= 1).
+            feature_chunks: ``{"mfcc_cran": (n, 35, 12)}`` raw, as in a shard, consecutive frames.
+            device: where to run. batch: frames per block (>= 1).
 
-        Returns:
-            ``(T, S, S, 3)`` uint8 RGB frames.
+        Yields:
+            ``(n, S, S, 3)`` uint8 RGB frames, ``n = batch`` but for the last block.
 
-        Raises:
-            ValueError: bad reference, missing or mis-shaped features, ``batch`` < 1, a state without
-                the MFCC statistics.
+        Raises (when iterated):
+            ValueError: bad reference, missing or mis-shaped features, no frame, ``batch`` < 1, a
+                state without the MFCC statistics.
         """
         ref = check_reference(reference, self.image_size)
-        mfcc = check_features(features, (FEATURE,), {FEATURE: MFCC_SHAPE})[FEATURE].astype(np.float32)
-        if int(batch) < 1:
-            raise ValueError(f"batch must be >= 1, got {batch}")
         if "mfcc_cran_mean" not in state or "mfcc_cran_std" not in state:
             raise ValueError("the checkpoint's state lacks mfcc_cran_mean / mfcc_cran_std")
         device = torch.device(device)
         mean, std = (np.asarray(state[k], np.float32) for k in ("mfcc_cran_mean", "mfcc_cran_std"))
-        x = torch.from_numpy((mfcc - mean) / std).to(device)
         G = networks["generator"]
-        n, s = len(x), self.image_size
-        out = np.empty((n, s, s, 3), np.uint8)
         hidden = None
         with torch.inference_mode():
             z_i, skips = G.image_encoder(to_image_tensor(ref).to(device))
-            for t0 in range(0, n, int(batch)):
-                frames, _, hidden = G.sequence(z_i, skips, x[None, t0:t0 + int(batch)], hidden)
-                out[t0:t0 + len(frames[0])] = to_uint8_frames(frames[0])
-        return out
+        for block in feature_blocks(feature_chunks, (FEATURE,), batch, {FEATURE: MFCC_SHAPE}):
+            x = torch.from_numpy((block[FEATURE].astype(np.float32) - mean) / std).to(device)
+            with torch.inference_mode():
+                frames, _, hidden = G.sequence(z_i, skips, x[None], hidden)
+            yield to_uint8_frames(frames[0])
 
     # ------------------------------------------------------------------ report
     def facts(self, checkpoints: Sequence[dict]) -> list[tuple[str, str]]:

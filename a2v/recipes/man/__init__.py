@@ -34,7 +34,7 @@ detached, so the predictor learns only from its MSE against Farnebäck flow / he
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ from a2v.models.man import ManConfig, ManGenerator
 from a2v.models.predictors import PredictorConfig, build_predictor
 from a2v.recipes.base import Recipe
 from a2v.recipes.gan import GanTraining
-from a2v.recipes.man.inference import FEATURES, synthesize
+from a2v.recipes.man.inference import FEATURES, synthesize_stream
 from a2v.recipes.man.losses import LOSS_KEYS
 from a2v.recipes.man.step import ManStep
 from a2v.training.phases import Phase
@@ -155,10 +155,12 @@ class ManRecipe(Recipe):
         G = networks["generator"]
         return {f"rho_{n}": r for n, r in zip(G.modality_names, G.rho().tolist())}
 
-    def generate(self, networks, state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
-                 device: torch.device | str = "cpu", batch: int = 1) -> np.ndarray:
-        """Autoregressive generation (:func:`a2v.recipes.man.inference.synthesize`; ``batch`` > 1 approximates)."""
-        return synthesize(self.model.generator, networks, self.normalizer(state), reference, features, self.n_prev, device, batch)
+    def generate_stream(self, networks, state: dict, reference: np.ndarray, feature_chunks: Iterable[Mapping[str, np.ndarray]],
+                        device: torch.device | str = "cpu", batch: int = 1) -> Iterator[np.ndarray]:
+        """Autoregressive generation from chunks of features, blocks of frames out
+        (:func:`a2v.recipes.man.inference.synthesize_stream`; ``batch`` > 1 approximates)."""
+        return synthesize_stream(self.model.generator, networks, self.normalizer(state), reference, feature_chunks,
+                                 self.n_prev, device, batch)
 
     def facts(self, checkpoints: Sequence[dict]) -> list[tuple[str, str]]:
         model = checkpoints[-1]["identity"]["model"]

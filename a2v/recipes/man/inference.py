@@ -3,83 +3,79 @@
 Generation is autoregressive (MAN §3.0.1): for frame t the motion predictor reads the previous 5
 **generated** frames (at the start, the reference frame repeated) and mel[t]; the generator then
 makes frame t from the reference, that predicted motion and the audio features of t. Networks run
-in eval mode (BatchNorm running statistics), in float32.
+in eval mode (BatchNorm running statistics), in float32. :func:`synthesize_stream` takes the
+features in chunks and yields the frames in blocks (the recipe's ``generate`` concatenates them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from a2v.models.man import ManConfig
-from a2v.recipes.base import check_features, check_reference, to_image_tensor, to_uint8_frames
+from a2v.recipes.base import check_reference, feature_blocks, to_image_tensor, to_uint8_frames
 from a2v.features.normalizer import FeatureNormalizer
 
 FEATURES = ("mfcc", "mel", "f0_bin", "energy_bin")
 """The shard features MAN generation reads."""
 
 
-def synthesize(
+def synthesize_stream(
     cfg: ManConfig,
     networks: Mapping[str, nn.Module],
     normalizer: FeatureNormalizer,
     reference: np.ndarray,
-    features: Mapping[str, np.ndarray],
+    feature_chunks: Iterable[Mapping[str, np.ndarray]],
     n_prev: int,
     device: torch.device | str = "cpu",
     batch: int = 1,
-) -> np.ndarray:
-    """Generate a talking-face clip.
+) -> Iterator[np.ndarray]:
+    """Generate a talking-face clip from chunks of its features, block by block: the last
+    ``n_prev`` generated frames are carried from block to block (and chunk to chunk), so the
+    frames do not depend on the chunking and memory does not grow with the clip's length.
 
     Args:
         cfg: the generator's config.
         networks: ``generator`` and ``predictor`` (eval mode).
         normalizer: MFCC/mel standardisation fitted on the training clips.
         reference: ``(S, S, 3)`` uint8 RGB aligned face crop, S = ``cfg.image_size``.
-        features: per-frame audio features on the shard's time base — ``mfcc (T, 20, 13)``,
-            ``mel (T, 256)`` (raw: the normaliser is applied here), ``f0_bin (T,)`` and
-            ``energy_bin (T,)`` integers in 0..255.
+        feature_chunks: consecutive chunks of per-frame audio features on the shard's time base —
+            ``mfcc (n, 20, 13)``, ``mel (n, 256)`` (raw: the normaliser is applied here),
+            ``f0_bin (n,)`` and ``energy_bin (n,)`` integers in 0..255.
         n_prev: generated frames the predictor reads.
         device: where to run.
         batch: frames generated together. ``1`` (default) is exact autoregression. With
-            ``batch = b > 1`` the frames of each block of ``b`` share the history available at the
-            block's start — faster, an approximation.
+            ``batch = b > 1`` the frames of each block of ``b`` (counted from the clip's first
+            frame) share the history available at the block's start — faster, an approximation.
 
-    Returns:
-        ``(T, S, S, 3)`` uint8 RGB frames.
+    Yields:
+        ``(n, S, S, 3)`` uint8 RGB frames, ``n = batch`` but for the last block.
 
-    Raises:
-        ValueError: wrong reference shape/dtype, missing features, mismatched lengths or shapes.
+    Raises (when iterated):
+        ValueError: wrong reference shape/dtype, missing features, mismatched lengths or shapes,
+            no frame, ``batch < 1``.
     """
     s = cfg.image_size
     reference = check_reference(reference, s)
-    arrays = check_features(features, FEATURES, {"mfcc": tuple(cfg.mfcc_shape), "mel": (cfg.mel_dim,), "f0_bin": (), "energy_bin": ()})
-    n = len(arrays["mfcc"])
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+    shapes = {"mfcc": tuple(cfg.mfcc_shape), "mel": (cfg.mel_dim,), "f0_bin": (), "energy_bin": ()}
     device = torch.device(device)
     G, P = networks["generator"].to(device).eval(), networks["predictor"].to(device).eval()
-    mfcc = torch.from_numpy(normalizer.mfcc(arrays["mfcc"].astype(np.float32))).to(device)
-    mel = torch.from_numpy(normalizer.mel(arrays["mel"].astype(np.float32))).to(device)
-    f0 = torch.from_numpy(arrays["f0_bin"].astype(np.int64)).to(device)
-    energy = torch.from_numpy(arrays["energy_bin"].astype(np.int64)).to(device)
     ref = to_image_tensor(reference).to(device)
-
     history = [ref] * n_prev
-    out = np.empty((n, s, s, 3), np.uint8)
-    with torch.inference_mode():
-        for t0 in range(0, n, batch):
-            sl = slice(t0, min(n, t0 + batch))
-            b = sl.stop - sl.start
+    for block in feature_blocks(feature_chunks, FEATURES, batch, shapes):
+        mfcc = torch.from_numpy(normalizer.mfcc(block["mfcc"].astype(np.float32))).to(device)
+        mel = torch.from_numpy(normalizer.mel(block["mel"].astype(np.float32))).to(device)
+        f0 = torch.from_numpy(block["f0_bin"].astype(np.int64)).to(device)
+        energy = torch.from_numpy(block["energy_bin"].astype(np.int64)).to(device)
+        b = len(mfcc)
+        with torch.inference_mode():
             motion = None
             if cfg.use_motion:
                 prev = torch.cat(history[-n_prev:], dim=1).expand(b, -1, -1, -1)
-                motion = P(prev, mel[sl])
-            frames = G(ref.expand(b, -1, -1, -1), motion, mfcc[sl], mel[sl], f0[sl], energy[sl])["frame"]
-            history.extend(frames.split(1))
-            history = history[-n_prev:]
-            out[sl] = to_uint8_frames(frames)
-    return out
+                motion = P(prev, mel)
+            frames = G(ref.expand(b, -1, -1, -1), motion, mfcc, mel, f0, energy)["frame"]
+        history = (history + list(frames.split(1)))[-n_prev:]
+        yield to_uint8_frames(frames)

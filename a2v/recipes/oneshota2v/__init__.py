@@ -45,7 +45,7 @@ Config keys (every one checked here; unknown keys raise ``ValueError``)::
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,42 +258,57 @@ class OneShotA2VRecipe(Recipe):
         x = features[self.model.content.feature].float()
         return networks["generator"](reference, networks["content"](x))
 
-    def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
-                 device: torch.device | str = "cpu", batch: int = 16) -> np.ndarray:
-        """Frames for a reference and the audio (:meth:`Recipe.generate`). With ``content.kind:
-        whisper`` the feature is the clip's ``content_mel`` ``(R, 80)``; T = ``floor(R * fps / 100)``
-        frames (``fps`` from the checkpoint's state) are made in blocks of L frames, each block's
-        segment encoded as in training (:func:`a2v.audio.content.mel_segment`).
+    def generate_stream(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray,
+                        feature_chunks: Iterable[Mapping[str, np.ndarray]], device: torch.device | str = "cpu",
+                        batch: int = 16) -> Iterator[np.ndarray]:
+        """Blocks of frames for a reference and chunks of the audio features
+        (:meth:`Recipe.generate_stream`). With ``content.kind: whisper`` the feature is the clip's
+        ``content_mel`` ``(R, 80)`` at 100 rows per second, in consecutive chunks of rows; T =
+        ``floor(R * fps / 100)`` frames (``fps`` from the checkpoint's state) are made in blocks of
+        ``max(L, batch // L * L)`` frames, each L-frame segment encoded as in training
+        (:func:`a2v.audio.content.mel_segment`).
 
-        Raises:
-            ValueError: as :meth:`Recipe.generate`; a checkpoint without ``fps`` in its state.
+        a2v: the whisper kind gathers all its ``content_mel`` chunks before the first block (the
+        rows outside the clip take the clip's minimum, a whole-clip value): 16 kB per second of
+        audio, against the frames, which still stream.
+
+        Raises (when iterated):
+            ValueError: as :meth:`Recipe.generate_stream`; a checkpoint without ``fps`` in its state,
+                a ``content_mel`` that is not ``(R, 80)``.
         """
         if self.model.content.kind != "whisper":
-            return super().generate(networks, state, reference, features, device, batch)
+            yield from super().generate_stream(networks, state, reference, feature_chunks, device, batch)
+            return
         from a2v.audio.content import MEL_RATE_HZ, mel_segment
         from a2v.recipes.base import to_uint8_frames
 
         if "fps" not in state:
             raise ValueError("this checkpoint's state has no fps: retrain it with this a2v version")
-        if "content_mel" not in features:
-            raise ValueError("generation needs the feature 'content_mel'")
+        if int(batch) < 1:
+            raise ValueError(f"batch must be >= 1 frame, got {batch}")
         ref = to_image_tensor(check_reference(reference, self.image_size)).to(device)
-        mel, fps = np.asarray(features["content_mel"], np.float32), float(state["fps"])
-        if mel.ndim != 2:
-            raise ValueError(f"content_mel must be (R, 80), got {mel.shape}")
+        pieces = []
+        for chunk in feature_chunks:
+            if "content_mel" not in chunk:
+                raise ValueError("generation needs the feature 'content_mel'")
+            pieces.append(np.asarray(chunk["content_mel"], np.float32))
+            if pieces[-1].ndim != 2:
+                raise ValueError(f"content_mel must be (R, 80), got {pieces[-1].shape}")
+        if not pieces:
+            raise ValueError("features hold no frame")
+        mel, fps = np.concatenate(pieces), float(state["fps"])
+        del pieces
         n = int(np.floor(len(mel) * fps / MEL_RATE_HZ + 1e-9))
         L, step = self.window, max(self.window, batch // self.window * self.window)
-        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
-        with torch.inference_mode():
-            for t0 in range(0, n, step):
-                starts = range(t0, min(n, t0 + step), L)
-                pairs = [mel_segment(mel, s, L, fps, self.model.content.context_s) for s in starts]
-                seg = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
-                idx = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
+        for t0 in range(0, n, step):
+            starts = range(t0, min(n, t0 + step), L)
+            pairs = [mel_segment(mel, s, L, fps, self.model.content.context_s) for s in starts]
+            seg = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+            idx = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
+            with torch.inference_mode():
                 code = networks["content"](seg, idx)[: min(n, t0 + step) - t0]
                 frames = networks["generator"](ref.expand(len(code), -1, -1, -1), code)
-                out[t0:t0 + len(code)] = to_uint8_frames(frames)
-        return out
+            yield to_uint8_frames(frames)
 
     def silent_features(self, preprocess: Mapping) -> np.ndarray:
         """The content encoder's input for one second of silence, its middle frame: ``(1, …)``

@@ -38,7 +38,7 @@ Config keys (every one checked; unknown keys raise ``ValueError``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +49,7 @@ from torch import nn
 from a2v.features.windows import resize_frames
 from a2v.losses.adversarial import GAN_LOSSES
 from a2v.models.sdgan import FrameDiscriminator, SdganConfig, SdganGenerator, SequenceDiscriminator
-from a2v.recipes.base import FrameTraining, Recipe, check_features, check_reference, to_image_tensor, to_uint8_frames
+from a2v.recipes.base import FrameTraining, Recipe, check_reference, feature_blocks, to_image_tensor, to_uint8_frames
 from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, SYNC_TERM, load_sync_expert
 from a2v.recipes.sdgan.step import LOSS_KEYS, LOSS_TERMS, TERM_DISCRIMINATOR, SdganStep
 from a2v.training.phases import Phase
@@ -113,6 +113,35 @@ class StandardisedWindows(torch.utils.data.Dataset):
         raw = item[self.feature] if self.feature == "mfcc" else item.pop(self.feature)  # raw mfcc stays for the sync expert
         item["audio"] = (raw.float() - self.mean) / self.std
         return item
+
+
+NOISE_BLOCK = 64
+"""Frames of noise :class:`NoiseTape` draws at a time."""
+
+
+class NoiseTape:
+    """A clip's generation noise (§III.3), frame by frame: blocks of :data:`NOISE_BLOCK` frames drawn
+    in turn from one CPU generator seeded with ``seed`` (:meth:`SdganGenerator.draw_noise`), so a
+    frame's noise depends on its index and the seed only — not on how the clip is chunked, nor on
+    the clip's length (a clip's noise is the start of a longer clip's).
+
+    a2v: the clip's noise used to be one draw of all its frames; torch's CPU ``randn`` transforms
+    its numbers 16 at a time and redraws a tail that is not a multiple of 16 (or all of a draw
+    under 16), so that draw depends on the clip's length and a stream cannot reproduce it. The
+    tape equals it but for those last numbers (measured, seed 0, 37 frames × 10: the last 16 of
+    370 differ, i.e. frames 35–36), so the frames of a seed moved there.
+    """
+
+    def __init__(self, generator: nn.Module, seed: int = 0):
+        self.G, self.rng = generator, torch.Generator().manual_seed(int(seed))
+        self.buffer = torch.empty(1, 0, int(generator.cfg.noise_dim))
+
+    def take(self, n: int) -> torch.Tensor:
+        """The next ``n`` frames' noise, ``(1, n, noise_dim)`` float32 on the CPU."""
+        while self.buffer.shape[1] < n:
+            self.buffer = torch.cat([self.buffer, self.G.draw_noise(1, NOISE_BLOCK, "cpu", self.rng)], dim=1)
+        out, self.buffer = self.buffer[:, :n], self.buffer[:, n:]
+        return out
 
 
 class SdganRecipe(Recipe):
@@ -220,49 +249,50 @@ class SdganRecipe(Recipe):
         return step
 
     # ------------------------------------------------------------------ inference
-    def generate(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray, features: Mapping[str, np.ndarray],
-                 device: torch.device | str = "cpu", batch: int = 16, seed: int = 0) -> np.ndarray:
-        """Frames for a reference face and a clip's audio features, any length.
+    def generate_stream(self, networks: Mapping[str, nn.Module], state: dict, reference: np.ndarray,
+                        feature_chunks: Iterable[Mapping[str, np.ndarray]], device: torch.device | str = "cpu",
+                        batch: int = 16, seed: int = 0) -> Iterator[np.ndarray]:
+        """Frames for a reference face and chunks of a clip's audio features, any length
+        (:meth:`Recipe.generate_stream`; :meth:`generate` is the whole clip's).
 
         Args:
             networks: :meth:`build`'s, weights loaded, eval mode.
             state: the checkpoint's data state (the audio statistics).
             reference: ``(S, S, 3)`` uint8 RGB aligned crop, S = ``model.image_size``.
-            features: ``{audio_feature: (T, time, coefficients)}`` raw as in a shard (float32).
-            device: where to run. batch: frames per chunk (>= 1); the GRUs carry their state across
-                chunks, so the frames do not depend on it and memory does not grow with ``T``.
-            seed: seed of the CPU generator of the clip's noise (§III.3).
+            feature_chunks: ``{audio_feature: (n, time, coefficients)}`` raw as in a shard (float32),
+                consecutive frames.
+            device: where to run. batch: frames per block (>= 1); the GRUs carry their state across
+                blocks, so the frames do not depend on it (but for float rounding, at most 1 of 255
+                measured) and memory does not grow with the clip's length.
+            seed: seed of the clip's noise (§III.3, :class:`NoiseTape`): the same seed gives the
+                same frames, however the features are chunked and whatever ``batch``.
 
-        Returns:
-            ``(T, S, S, 3)`` uint8 RGB frames (resized bilinearly from ``net_size`` when it differs).
+        Yields:
+            ``(n, S, S, 3)`` uint8 RGB frames (resized bilinearly from ``net_size`` when it
+            differs), ``n = batch`` but for the last block.
 
-        Raises:
-            ValueError: wrong reference, missing feature or feature shape, ``batch < 1``, no audio
-                statistics in ``state``.
+        Raises (when iterated):
+            ValueError: wrong reference, missing feature or feature shape, no frame, ``batch < 1``,
+                no audio statistics in ``state``.
         """
-        if int(batch) < 1:
-            raise ValueError(f"batch must be >= 1 frame, got {batch}")
         S, s = self.image_size, self.model.size
         ref = check_reference(reference, S)
-        audio_np = check_features(features, (self.feature,), {self.feature: self.model.audio_shape})[self.feature]
-        n = len(audio_np)
         device = torch.device(device)
         mean, std = self._audio_norm(state)
-        audio = (torch.from_numpy(np.asarray(audio_np, np.float32)) - mean) / std
         G = networks["generator"]
-        noise = G.draw_noise(1, n, "cpu", torch.Generator().manual_seed(int(seed)))
-        out = np.empty((n, S, S, 3), np.uint8)
+        noise = NoiseTape(G, seed)
         with torch.inference_mode():
             code, skips = G.encode_reference(to_image_tensor(resize_frames(ref, s)).to(device))
-            hidden = None
-            for t0 in range(0, n, int(batch)):
-                sl = slice(t0, min(n, t0 + int(batch)))
-                frames, hidden = G.decode_sequence(code, skips, audio[sl].unsqueeze(0).to(device), noise[:, sl].to(device), hidden)
+        hidden = None
+        for block in feature_blocks(feature_chunks, (self.feature,), batch, {self.feature: self.model.audio_shape}):
+            audio = (torch.from_numpy(np.asarray(block[self.feature], np.float32)) - mean) / std
+            eps = noise.take(len(audio))
+            with torch.inference_mode():
+                frames, hidden = G.decode_sequence(code, skips, audio.unsqueeze(0).to(device), eps.to(device), hidden)
                 frames = frames[0].float()
                 if s != S:
                     frames = F.interpolate(frames, size=(S, S), mode="bilinear", align_corners=False).clamp(-1, 1)
-                out[sl] = to_uint8_frames(frames)
-        return out
+            yield to_uint8_frames(frames)
 
     # ------------------------------------------------------------------ report
     def facts(self, checkpoints: Sequence[dict]) -> list[tuple[str, str]]:
@@ -279,4 +309,4 @@ class SdganRecipe(Recipe):
         ]
 
 
-__all__ = ["SdganRecipe", "SdganTraining", "StandardisedWindows"]
+__all__ = ["NOISE_BLOCK", "NoiseTape", "SdganRecipe", "SdganTraining", "StandardisedWindows"]
