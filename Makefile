@@ -27,7 +27,7 @@ demo: install
 	@cat results/man_grid/metrics.csv
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(CORES) --dist loadfile
 
 lint: install
 	$(VENV)/bin/snakemake --lint

@@ -127,10 +127,9 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
     cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
     reference, matrix = align_face(photo, S, image, float(model.config["preprocess"].get("max_face_ratio", 0.5)))
-    if log:
-        log(f"{image}: face found and aligned to {S}×{S}; {len(wave) / cfg.sample_rate:.2f} s of speech -> "
-            f"{max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))} frames")
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
+    if log:
+        log(f"{image}: face found and aligned to {S}×{S}; {len(wave) / cfg.sample_rate:.2f} s of speech -> {n_frames} frames")
     if finetune_steps is None:
         finetune_steps = int(getattr(model.recipe.training, "finetune_steps", 0))
     if finetune_steps > 0:

@@ -66,7 +66,7 @@ def test_recipe_outside_a2v_runs_through_the_workflow(repo, tmp_path):
         results_dir: '{out}'
         resources_dir: '{tmp_path / "resources"}'
         datasets: {{grid: {{source: '{corpus}', speakers: [s1], unseen_speakers: []}}}}
-        preprocess: {{crop_size: 64, min_frames: 25}}
+        preprocess: {{crop_size: 64, min_frames: 25, content_encoder: null, content_mel: false}}
         select: {{n_test: 1, balance: {{enabled: false}}}}
         experiments:
           tiny_grid:

@@ -37,7 +37,8 @@ def prepared(tmp_path_factory, grid_sample):
     override.write_text(yaml.safe_dump({
         "results_dir": str(out), "resources_dir": str(out / "resources"),
         "datasets": {"grid": {"source": str(corpus), "speakers": SPEAKERS, "unseen_speakers": []}},
-        "preprocess": {"crop_size": 64, "min_frames": 25},
+        # no Whisper frames (their path is tests/test_content_encoder.py's): the kill and rerun are the point here
+        "preprocess": {"crop_size": 64, "min_frames": 25, "content_encoder": None, "content_mel": False},
     }))
     from a2v.config import load_config
 

@@ -78,11 +78,11 @@ def tiny_run(repo, tmp_path_factory, grid_sample):
 results_dir: '{out / "results"}'
 resources_dir: '{out / "resources"}'
 datasets: {{grid: {{source: '{corpus}', speakers: [s1], unseen_speakers: [s2]}}}}
-preprocess: {{crop_size: 64, min_frames: 25}}
+preprocess: {{crop_size: 64, min_frames: 25, content_encoder: null, content_mel: false}}  # MAN reads no Whisper frames
 select: {{n_test: 1, balance: {{enabled: true, n_min_fraction: 0.75, n_max_fraction: 1.0, k: 10}}}}
 model_defaults:
   man:
-    model: {{base_channels: 8, n_res_blocks: 8, predictor: {{base_channels: 8}}, discriminator: {{n_scales: 2, base_channels: 16}}}}
+    model: {{base_channels: 8, n_res_blocks: 7, predictor: {{base_channels: 8}}, discriminator: {{n_scales: 2, base_channels: 16}}}}
     training: {{batch_size: 4, checkpoint_every: 2, log_every: 1}}
     phases:
       - {{name: reconstruction, steps: 3, discriminators: [], motion_source: ground_truth, losses: {{l1_lower: 10.0}}}}
