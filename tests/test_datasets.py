@@ -4,7 +4,6 @@ own layout)."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess

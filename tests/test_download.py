@@ -24,7 +24,7 @@ import pytest
 
 from a2v.datasets.grid import SILENCE_TOKENS, parse_align
 from a2v.datasets.record import read_index
-from a2v.datasets.source import download, expand_sources, fetch, read_manifest, resolve_source
+from a2v.datasets.source import download, expand_sources, fetch, read_manifest
 from a2v.errors import A2VError, ArchiveError, ConfigError
 
 S1_CLIPS = ("bgbn8n", "lgbgzp")

@@ -7,7 +7,6 @@ shard's MFCC / mel / F0 / energy features.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
