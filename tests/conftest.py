@@ -128,3 +128,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# The longest test files first: `make test` runs pytest-xdist with --dist loadfile, which hands whole
+# files to the workers in collection order, so a long file collected last would run alone at the end.
+# (The SLURM test waits on the scheduler most of its time; the tiny workflow run is the longest fixture.)
+LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_training.py", "test_recipes.py", "test_preprocess.py",
+                 "test_oneshota2v.py", "test_judges.py", "test_resume.py", "test_ddp.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's own order is kept

@@ -83,12 +83,16 @@ def test_ddp_two_processes_equal_one_process_on_the_global_batch(s1_shard8, tmp_
     """4 steps, 2 gloo processes × 2 samples against 1 process × 4 samples:
 
     * every logged loss term (the global batch's mean, written by rank 0 alone) is equal at every
-      step (measured: largest relative difference 3.3e-5), so each update was the same;
+      step to a relative 1e-3, so each update was the same (measured: 3.3e-5 with the shard's MFCCs
+      as librosa projected them, 3.7e-4 with today's per-frame projection, which moves the MFCCs by
+      at most 6e-5: the float-level difference of the two sums is data-dependent). A rank that
+      trained on the wrong share of the batch would differ from step 1 on by percents;
     * the discriminators' and the content encoder's weights are equal to 1e-3 and the generated
-      frames of a held-out clip to 1 grey level (measured: 7.6e-5; max 1, mean 0.006 of 255).
-      The generator's weights differ more (1.9e-3): the biases of convolutions followed by
-      instance norm have a zero gradient up to float noise, which Adam scales to lr-sized steps
-      in either run; the norm removes those biases, so the frames are the same;
+      frames of a held-out clip to 1 grey level (measured: 7.6e-5 / 5.2e-4; max 1, mean 0.006 /
+      0.09 of 255). The generator's weights differ more (1.9e-3 / 3.1e-3): the biases of
+      convolutions followed by instance norm have a zero gradient up to float noise, which Adam
+      scales to lr-sized steps in either run; the norm removes those biases, so the frames are
+      the same;
     * the checkpoint loads on one device (``load_generator``) and generates."""
     single = _single(_config(4), s1_shard8, tmp_path / "single")
     _ddp(_config(4), s1_shard8, tmp_path / "ddp")
@@ -101,9 +105,9 @@ def test_ddp_two_processes_equal_one_process_on_the_global_batch(s1_shard8, tmp_
     print(f"2 processes vs 1: loss terms rel. diff {rel:.1e}; D/content weights {others:.1e}; generator weights "
           f"{_max_diff({'g': single['generator']}, {'g': ckpt['networks']['generator']}):.1e}; frames max "
           f"{np.abs(fa - fb).max()} mean {np.abs(fa - fb).mean():.4f} of 255")
-    assert rel < 1e-4
+    assert rel < 1e-3
     assert others < 1e-3
-    assert np.abs(fa - fb).max() <= 1 and np.abs(fa - fb).mean() < 0.05
+    assert np.abs(fa - fb).max() <= 1 and np.abs(fa - fb).mean() < 0.25
     assert "process 1/2" in (tmp_path / "ddp" / "rank0.log").read_text()
     assert "process 2/2" in (tmp_path / "ddp" / "rank1.log").read_text()
 
