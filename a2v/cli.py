@@ -144,7 +144,7 @@ def cmd_compare(args) -> None:
 
     config = _config(args)
     compare.run(config, args.experiments, args.metrics, args.shards, args.out_csv, args.out_html,
-                int(config.get("comparison", {}).get("n_videos", 3)), args.log)
+                int(config.get("comparison", {}).get("n_videos", 3)), args.log, args.out_paired)
 
 
 def cmd_generate(args) -> None:
@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", nargs="+", required=True, help="the dataset's feature shards with the test clips")
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-html", required=True)
+    p.add_argument("--out-paired", help="paired differences against the static baseline (default: <out-csv>_paired.csv)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("generate", help="one face image + speech audio -> talking-head mp4")

@@ -344,6 +344,14 @@ def test_model_comparison_one_table_same_clips(tiny_run, tmp_path):
     assert methods.index("a2v:exp_a (unseen)") > methods.index("real") and set(table["experiment"].fillna("")) == {"exp_a", "exp_b", ""}
     page = (tmp_path / "model_comparison.html").read_text()
     assert "real | exp_a | exp_b | static" in page and page.count("<video") >= 2
+    # paired differences against the static baseline of the same split, per model row and for real
+    paired = pd.read_csv(tmp_path / "model_comparison_paired.csv")
+    assert {"a2v:exp_a", "a2v:exp_b", "real", "a2v:exp_a (unseen)"} <= set(paired["method"])
+    a, b = (paired[paired.method == f"a2v:{n}"].set_index("metric") for n in ("exp_a", "exp_b"))
+    assert a["diff_mean"].equals(b["diff_mean"]) and a.loc["LSE_D", "n"] == int(table.loc[table.method == "real", "LSE_D_n"].iloc[0])
+    real = paired[paired.method == "real"].set_index("metric")
+    assert real.loc["LSE_D", "baseline"] == "static baseline" and real.loc["LSE_D", "better"] == "lower"
+    assert "Paired differences against the static baseline" in page
     per_clip = pd.read_csv(tmp_path / "exp_b" / "metrics" / "per_clip.csv")
     per_clip.loc[per_clip.method == "static baseline", "SSIM"] += 0.01
     per_clip.to_csv(tmp_path / "exp_b" / "metrics" / "per_clip.csv", index=False)

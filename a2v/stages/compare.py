@@ -3,8 +3,11 @@
 ``results/model_comparison.csv`` holds, for the experiments the ``comparison`` config section
 names (all on one dataset), each model's rows of its ``metrics.csv`` (``a2v:<exp>``, ``… (unseen)``,
 ``… one-shot (unseen)``) beside one copy of the ``static baseline``, ``real`` and published rows,
-with a column ``experiment``. ``results/model_comparison.html`` shows the table and the same test
-clips side by side for every model: ``real | <model 1> | … | static``.
+with a column ``experiment``. ``results/model_comparison_paired.csv`` gives, for every model row
+and for ``real``, the paired per-clip differences against the ``static baseline`` of the same split
+(:mod:`a2v.metrics.paired`: mean difference, its standard error, the improvement in standard
+errors and whether it exceeds two). ``results/model_comparison.html`` shows both tables and the same
+test clips side by side for every model: ``real | <model 1> | … | static``.
 
 Honest by construction (the evaluate stage's one scoring path): the comparison refuses
 experiments whose test clips differ (it names the clips), and it checks that their ``static
@@ -24,6 +27,7 @@ import pandas as pd
 from a2v.features.shard import open_shards
 from a2v.io.audio import load_audio
 from a2v.io.video import read_frames
+from a2v.metrics.paired import paired_differences
 from a2v.report.html import CSS, _data_uri, metrics_table
 from a2v.stages.common import get_logger, write_table
 from a2v.stages.evaluate import METRIC_COLUMNS, UNSEEN, comparability
@@ -85,9 +89,54 @@ def comparison_table(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
 
 
+BASELINE = "static baseline"
+LIP_METRICS = ["WER", "WER_greedy", "LSE_D", "LSE_C", "LMD"]
+"""The metrics that judge lip motion: a model beats the static frame when it wins on all of them."""
+
+
+def paired_table(per_clips: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Paired differences against the static baseline of the same split, for every experiment's model
+    rows (``a2v:…``, one per split and variant) and once for ``real`` (the first experiment's).
+
+    Columns: ``experiment``, ``method``, ``baseline`` and :func:`a2v.metrics.paired.paired_differences`'s.
+    """
+    parts = []
+    for i, (name, pc) in enumerate(per_clips.items()):
+        methods = [m for m in pc["method"].astype(str).unique() if m.startswith("a2v:") or (i == 0 and m.startswith("real"))]
+        for m in methods:
+            base = BASELINE + (UNSEEN if m.endswith(UNSEEN) else "")
+            if not (pc["method"] == base).any():
+                continue
+            t = paired_differences(pc, m, base, METRIC_COLUMNS)
+            t.insert(0, "baseline", base)
+            t.insert(0, "method", m)
+            t.insert(0, "experiment", name if m.startswith("a2v:") else "")
+            parts.append(t)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _paired_html(paired: pd.DataFrame) -> str:
+    """Improvement over the static baseline in standard errors, one row per method, one cell per metric."""
+    esc = html.escape
+    cols = [c for c in METRIC_COLUMNS if c in set(paired["metric"])]
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["method", "n", *cols])
+    body = []
+    for method, rows in paired.groupby("method", sort=False):
+        by = rows.set_index("metric")
+        cells = []
+        for c in cols:
+            r = by.loc[c]
+            z = "" if pd.isna(r.improvement_se) else f" ({r.improvement_se:+.1f} SE)"
+            mark = " ✓" if r.beats else ""
+            cells.append(f"<td>{r.diff_mean:+.3g} ± {r.diff_se:.2g}{esc(z)}{mark}</td>")
+        body.append(f"<tr><td>{esc(str(method))}</td><td>{int(by['n'].max())}</td>{''.join(cells)}</tr>")
+    return f"<div class='wide'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+
+
 def run(config: dict, experiments: list[str], metrics: list[str | Path], shards: list[str | Path], out_csv: str | Path,
-        out_html: str | Path, n_videos: int = 3, log_file=None) -> Path:
-    """Write ``model_comparison.csv`` and ``model_comparison.html``. Returns the CSV path.
+        out_html: str | Path, n_videos: int = 3, log_file=None, out_paired: str | Path | None = None) -> Path:
+    """Write ``model_comparison.csv``, ``model_comparison_paired.csv`` and ``model_comparison.html``.
+    Returns the CSV path.
 
     Args:
         config: the merged config (``evaluate.reference_metrics`` for the comparability notes).
@@ -96,6 +145,7 @@ def run(config: dict, experiments: list[str], metrics: list[str | Path], shards:
         metrics: each experiment's ``metrics.csv`` (its folder holds the rest), in order.
         shards: the dataset's feature shards holding the test clips (the real frames shown).
         n_videos: test clips shown (one of an unseen speaker among them when there is one).
+        out_paired: the paired differences' CSV (default: ``<out_csv stem>_paired.csv`` beside it).
 
     Raises:
         ValueError: fewer than one experiment, test clips that differ, shared rows that disagree.
@@ -114,6 +164,15 @@ def run(config: dict, experiments: list[str], metrics: list[str | Path], shards:
     out_csv = write_table(table, Path(out_csv), sep=",")
     log.info("model comparison over %d experiments:\n%s", len(experiments),
              table[["method", "kind"] + METRIC_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    paired = paired_table({n: r[1] for n, r in read.items()})
+    out_paired = Path(out_paired) if out_paired else Path(out_csv).with_name(f"{Path(out_csv).stem}_paired.csv")
+    write_table(paired, out_paired, sep=",")
+    lips = paired[paired["metric"].isin(LIP_METRICS)]
+    winners = [m for m, r in lips.groupby("method", sort=False) if m.startswith("a2v:") and r["beats"].sum() == len(LIP_METRICS)]
+    log.info("paired differences against the static baseline (model − static, ± SE, improvement in SE):\n%s",
+             lips.pivot(index="method", columns="metric", values="improvement_se")
+             .reindex(index=lips["method"].unique(), columns=LIP_METRICS).to_string(float_format=lambda v: f"{v:+.2f}"))
+    log.info("models beating the static baseline by more than 2 SE on %s: %s", ", ".join(LIP_METRICS), ", ".join(winners) or "none")
 
     # the same clips for every model, side by side
     listings = {n: r[2] for n, r in read.items()}
@@ -148,6 +207,10 @@ def run(config: dict, experiments: list[str], metrics: list[str | Path], shards:
              f"{f' and {n_unseen} clips of unseen speakers' if n_unseen else ''}, one scoring path "
              "(lossless generated frames against the shard's crops; same judges). Mean ± sample std (n clips).</p>",
              metrics_table(table.drop(columns=["experiment"]), METRIC_COLUMNS, incomparable),
+             "<h2>Paired differences against the static baseline</h2><p class='note'>Per test clip, method − static "
+             "frame, then mean ± standard error over the clips; in brackets the improvement in standard errors "
+             "(positive: better); ✓ beyond two.</p>",
+             _paired_html(paired) if len(paired) else "<p class='note'>NA: no static baseline rows.</p>",
              f"<h2>The same test clips: {esc(order)}</h2><div class='clips'>"]
     for title, uri in videos:
         parts.append(f"<div class='clip'><p><b>{esc(title)}</b></p><video controls preload='metadata' src='{uri}'></video></div>")
@@ -161,4 +224,4 @@ def run(config: dict, experiments: list[str], metrics: list[str | Path], shards:
     return out_csv
 
 
-__all__ = ["check_same_test_clips", "comparison_table", "run"]
+__all__ = ["check_same_test_clips", "comparison_table", "paired_table", "run"]

@@ -102,6 +102,7 @@ rule model_comparison:
         shard_list=comparison_shard_list,
     output:
         csv=f"{RESULTS}/model_comparison.csv",
+        paired=f"{RESULTS}/model_comparison_paired.csv",
         html=f"{RESULTS}/model_comparison.html",
     log:
         f"{RESULTS}/logs/model_comparison.log",
@@ -116,4 +117,4 @@ rule model_comparison:
         experiments=" ".join(config.get("comparison", {}).get("experiments", [])),
     shell:
         "{params.a2v} compare {params.args} --experiments {params.experiments} --metrics {input.metrics}"
-        " --shards @{input.shard_list} --out-csv {output.csv} --out-html {output.html} > {log} 2>&1"
+        " --shards @{input.shard_list} --out-csv {output.csv} --out-paired {output.paired} --out-html {output.html} > {log} 2>&1"
