@@ -3,10 +3,16 @@
 Speed: frames per second of each recipe's ``generate`` (the networks alone, no face detection or
 encoding) at 64², 128² and 256², with the CPU presets of ``config/cpu_bench.yaml`` (untrained weights:
 the speed does not depend on them), on the audio features of a real GRID clip tiled to
-``--seconds``. OneShotA2V reads MFCC here (``content.kind: mfcc``) rather than Whisper frames, whose
-encoder cost is the features stage's. MAN generates autoregressively frame by frame (its predictor
-reads the previous frames); the others run blocks of frames (``batch``), CRAN and SDGAN carrying their
-GRU state from block to block.
+``--seconds``, the networks laid out as ``a2v generate`` loads them (:func:`a2v.inference.inference_layout`,
+channels-last). OneShotA2V reads MFCC here (``content.kind: mfcc``) rather than Whisper frames, whose
+encoder cost is the features stage's. MAN generates autoregressively (its predictor reads the
+previous frames): ``batch`` 1 is exact, ``--man-batches`` > 1 makes the frames of a block share the
+history at the block's start (an approximation); the others run blocks of frames exactly, CRAN and
+SDGAN carrying their GRU state from block to block.
+
+What a MAN batch changes: ``--man-checkpoint`` (the demo's trained MAN, 64²) generates a real GRID
+clip at each batch and prints the frames' difference from batch 1 (mean and max |Δ| in grey levels,
+PSNR) and the mouth's (the lower half of the face).
 
 Memory: peak RSS of ``a2v generate`` (each run in a wrapper process of its own that reads
 ``resource.getrusage(RUSAGE_CHILDREN)``: the largest of the run's processes, ffmpeg included) for
@@ -18,6 +24,7 @@ each other (measured on the demo checkpoint, a loaded 2-core machine: 609 MB for
 120 s; 621 MB and 922 MB when the whole clip's features and frames were held).
 
     python benchmarks/generate.py [--sizes 64 128 256] [--models man oneshota2v cran sdgan]
+                                  [--man-batches 1 4 8] [--man-checkpoint results/man_grid/phase2/checkpoint.pt]
                                   [--checkpoint results/sdgan_grid/phase1/checkpoint.pt] [--threads 2]
                                   [--memory-seconds 10 120] [--skip-speed] [--skip-memory]
 """
@@ -47,8 +54,11 @@ def _presets() -> dict:
     return out
 
 
-def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip: str) -> None:
+def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip: str, man_batches: list[int]) -> None:
+    import cv2
+
     from a2v.features.shard import ShardReader
+    from a2v.inference import inference_layout
     from a2v.recipes import make_recipe
 
     presets = _presets()
@@ -57,7 +67,7 @@ def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip
         raw = {k: r.read(clip, k) for k in ("mfcc", "mel", "f0_bin", "energy_bin", "flow", "heatmaps", "mfcc_cran") if r.has(clip, k)}
     n = int(round(seconds * 25))
     tiled = {k: np.concatenate([v] * (n // len(v) + 1))[:n] for k, v in raw.items()}
-    print("| model | size | frames | seconds | frames/s |\n|---|---|---|---|---|")
+    print("| model | size | batch | frames | seconds | frames/s |\n|---|---|---|---|---|---|")
     for name in models:
         for size in sizes:
             preset = presets[name]
@@ -66,18 +76,42 @@ def speed(models: list[str], sizes: list[int], seconds: float, shard: Path, clip
                 model["net_size"] = size
             recipe = make_recipe(name, model, preset.get("training"), preset["phases"])
             torch.manual_seed(0)
-            nets = {k: v.eval() for k, v in recipe.build().items()}
+            nets = {k: inference_layout(v, "cpu") for k, v in recipe.build().items()}
             state = recipe.fit_state([(shard, clip)])
-            import cv2
-
             ref = cv2.resize(frame0, (size, size), interpolation=cv2.INTER_LINEAR)
             feats = {k: tiled[k] for k in recipe.generation_features}
-            recipe.generate(nets, state, ref, {k: v[:8] for k, v in feats.items()})  # warm-up
-            t0 = time.perf_counter()
-            frames = recipe.generate(nets, state, ref, feats)
-            dt = time.perf_counter() - t0
-            assert frames.shape == (n, size, size, 3)
-            print(f"| {name} | {size}² | {n} | {dt:.1f} | {n / dt:.1f} |", flush=True)
+            for batch in (man_batches if name == "man" else [16]):
+                recipe.generate(nets, state, ref, {k: v[:8] for k, v in feats.items()}, batch=batch)  # warm-up
+                t0 = time.perf_counter()
+                frames = recipe.generate(nets, state, ref, feats, batch=batch)
+                dt = time.perf_counter() - t0
+                assert frames.shape == (n, size, size, 3)
+                exact = "exact" if name != "man" or batch == 1 else "approx."
+                print(f"| {name} | {size}² | {batch} ({exact}) | {n} | {dt:.1f} | {n / dt:.1f} |", flush=True)
+
+
+def man_batch_drift(checkpoint: Path, shard: Path, clip: str, batches: list[int]) -> None:
+    """How far a trained MAN's frames at ``batch`` > 1 are from exact autoregression (batch 1)."""
+    from a2v.features.shard import ShardReader
+    from a2v.inference import load_generator
+
+    model = load_generator(checkpoint, "cpu")
+    with ShardReader(shard) as r:
+        frames = r.read(clip, "frames")
+        feats = {k: r.read(clip, k) for k in model.feature_keys}
+    if frames.shape[1] != model.image_size:
+        raise SystemExit(f"{checkpoint}: a {model.image_size}² model, the clip's crops are {frames.shape[1]}²")
+    exact = model.generate(frames[0], feats, batch=1).astype(np.float64)
+    mouth = slice(exact.shape[1] // 2, None)
+    print(f"\nMAN at batch b against exact autoregression (b = 1): {checkpoint}, clip {clip} ({len(exact)} frames)\n")
+    print("| batch | mean abs diff | max abs diff | PSNR dB | mouth mean abs diff |\n|---|---|---|---|---|")
+    for b in batches:
+        if b == 1:
+            continue
+        out = model.generate(frames[0], feats, batch=b).astype(np.float64)
+        d = np.abs(out - exact)
+        psnr = 10 * np.log10(255.0 ** 2 / max(float((d ** 2).mean()), 1e-12))
+        print(f"| {b} | {d.mean():.2f} | {d.max():.0f} | {psnr:.1f} | {d[:, mouth].mean():.2f} |", flush=True)
 
 
 def memory(checkpoint: Path, tmp: Path, lengths: list[int] = (10, 120)) -> None:
@@ -110,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", nargs="+", default=["man", "oneshota2v", "cran", "sdgan"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256])
     ap.add_argument("--seconds", type=float, default=4.0, help="speech per speed measurement")
+    ap.add_argument("--man-batches", nargs="+", type=int, default=[1, 4, 8], help="MAN batches (1: exact)")
+    ap.add_argument("--man-checkpoint", type=Path, default=ROOT / "results" / "man_grid" / "phase2" / "checkpoint.pt",
+                    help="a trained MAN for the batch drift (skipped when missing)")
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "results" / "sdgan_grid" / "phase1" / "checkpoint.pt")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-seconds", nargs="+", type=int, default=[10, 120], help="speech per memory measurement")
@@ -124,7 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_speed:
             shard = _build_shard(tmp, 64, ["bgbn8n"])
             print(f"CPU, {args.threads} threads, untrained networks of config/cpu_bench.yaml's presets:\n", flush=True)
-            speed(args.models, args.sizes, args.seconds, shard, "bgbn8n")
+            speed(args.models, args.sizes, args.seconds, shard, "bgbn8n", args.man_batches)
+            if "man" in args.models and args.man_checkpoint.is_file():
+                man_batch_drift(args.man_checkpoint, shard, "bgbn8n", args.man_batches)
+            elif "man" in args.models:
+                print(f"\nMAN batch drift: NA ({args.man_checkpoint} missing; make demo trains one)")
         if not args.skip_memory:
             if not args.checkpoint.is_file():
                 raise SystemExit(f"{args.checkpoint}: no checkpoint for the memory measurement (make demo writes one)")

@@ -199,6 +199,26 @@ def test_generator_shapes(clip, size, motion):
     assert len(gen.blocks) == 8 and cfg.block_levels()[-1] == cfg.n_levels - 1
 
 
+def test_generator_reference_memo_gives_the_same_frames(clip):
+    """Inference memo: the reference's γ/β computed in the first call and reused in later calls of
+    the same clip give exactly the frames of the plain forward (batch 1 and a batch of B), and the
+    memo holds one entry per MAN block that reads the image."""
+    x = _batch(clip, 64)
+    gen = ManGenerator(_small(64)).eval()
+    memo: dict = {}
+    with torch.inference_mode():
+        for i in range(B):
+            one = {k: v[i:i + 1] for k, v in x.items()}
+            args = (one["reference"], one["flow"], one["mfcc"], one["mel"], one["f0_bin"], one["energy_bin"])
+            assert torch.equal(gen(*args, memo=memo)["frame"], gen(*args)["frame"])
+        args = (x["reference"], x["flow"], x["mfcc"], x["mel"], x["f0_bin"], x["energy_bin"])
+        plain = gen(*args)["frame"]
+        assert torch.allclose(gen(*args, memo=memo)["frame"], plain, atol=1e-5)
+    n_man_blocks = sum(1 for m in gen.modules() if type(m).__name__ == "MANBlock")
+    cached = [v for block in memo.values() for v in block.values()]
+    assert len(cached) == n_man_blocks and all(set(c) == {"image"} for c in cached)
+
+
 @pytest.mark.parametrize("video_branch", ["conv2d", "partial_conv2d", "conv2d_eca"])
 @pytest.mark.parametrize("audio_branch", ["conv1d", "lstm"])
 def test_table2_branch_variants_train(clip, video_branch, audio_branch):

@@ -222,6 +222,10 @@ class AudioAffine1D(nn.Module):
         return gamma[:, :, None, None], beta[:, :, None, None]
 
 
+STATIC_MODALITIES = ("image",)
+"""Modalities that are the same for every frame of a generated clip (the reference face)."""
+
+
 @dataclass(frozen=True)
 class ModalitySpec:
     """One conditioning modality of a MAN block.
@@ -293,7 +297,12 @@ class MANBlock(nn.Module):
         """Mixing weights ρ, ``(M,)`` in modality order, non-negative, summing to 1."""
         return torch.softmax(self.rho_logits, dim=0)
 
-    def forward(self, x: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: Mapping[str, torch.Tensor], memo: dict | None = None) -> torch.Tensor:
+        """``memo`` (inference, a2v): a dict kept across calls whose ``image`` input is one and the
+        same reference for every batch item and call (generation of one clip). The ``image``
+        branch's γ/β depend on nothing else, so they are computed once (for batch item 0), stored
+        in ``memo`` and broadcast over the batch afterwards: the same values, one branch fewer per
+        frame. ``None`` (training): every branch runs."""
         x_norm = self.norm(x)
         size = (x.shape[-2], x.shape[-1])
         rho = self.rho().to(x.dtype)
@@ -303,7 +312,11 @@ class MANBlock(nn.Module):
             if name not in cond or cond[name] is None:
                 raise ValueError(f"MAN block needs the {name!r} input; got {sorted(k for k, v in cond.items() if v is not None)}")
             branch = self.branches[name]
-            if isinstance(branch, VideoAffine2D):
+            if memo is not None and name in STATIC_MODALITIES:
+                if name not in memo:
+                    memo[name] = branch(cond[name][:1], size)
+                gamma, beta = memo[name]
+            elif isinstance(branch, VideoAffine2D):
                 gamma, beta = branch(cond[name], size)
             else:
                 gamma, beta = branch(cond[name])
@@ -335,10 +348,12 @@ class MANResBlock(nn.Module):
             self.norm_s = MANBlock(in_channels, modalities, **man_kwargs)
             self.conv_s = sn_conv2d(in_channels, out_channels, 1, bias=False)
 
-    def forward(self, x: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        shortcut = self.conv_s(self.norm_s(x, cond)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, cond), 0.2))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, cond), 0.2))
+    def forward(self, x: torch.Tensor, cond: Mapping[str, torch.Tensor], memo: dict | None = None) -> torch.Tensor:
+        """``memo``: as for :meth:`MANBlock.forward`, one sub-dict per MAN block of this block."""
+        sub = (lambda k: memo.setdefault(k, {})) if memo is not None else (lambda k: None)
+        shortcut = self.conv_s(self.norm_s(x, cond, sub("norm_s"))) if self.learned_shortcut else x
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, cond, sub("norm_0")), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, cond, sub("norm_1")), 0.2))
         return shortcut + dx
 
 

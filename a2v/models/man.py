@@ -252,6 +252,7 @@ class ManGenerator(nn.Module):
         mel: torch.Tensor | None,
         f0_bin: torch.Tensor | None,
         energy_bin: torch.Tensor | None,
+        memo: dict | None = None,
     ) -> dict[str, torch.Tensor]:
         """Generate frame t.
 
@@ -264,6 +265,9 @@ class ManGenerator(nn.Module):
             mel: ``(B, 256)`` float, standardised log-mel vector of frame t (``None`` if off).
             f0_bin: ``(B,)`` int64 pitch bin in ``[0, n_bins)`` (0 = unvoiced) (``None`` if off).
             energy_bin: ``(B,)`` int64 energy bin in ``[0, n_bins)`` (``None`` if off).
+            memo: inference only: a dict kept across the calls of one clip, whose ``reference``
+                is the same image in every call and batch item; the reference's γ/β of every MAN
+                block are computed in the first call and reused (:meth:`MANBlock.forward`).
 
         Returns:
             ``frame``: ``(B, 3, S, S)`` float in [-1, 1]; ``cam_logits``: ``(B, 2)`` float.
@@ -307,7 +311,7 @@ class ManGenerator(nn.Module):
         for i, block in enumerate(self.blocks):
             if i > 0 and self.block_levels[i] > self.block_levels[i - 1]:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = block(x, cond_at(x.shape[-1]))
+            x = block(x, cond_at(x.shape[-1]), memo.setdefault(i, {}) if memo is not None else None)
             if i == self.cam_index:
                 x, cam_logits = self.cam(x)
         frame = torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2)))

@@ -65,6 +65,7 @@ def synthesize_stream(
     G, P = networks["generator"].to(device).eval(), networks["predictor"].to(device).eval()
     ref = to_image_tensor(reference).to(device)
     history = [ref] * n_prev
+    memo: dict = {}  # the reference's γ/β of every MAN block, computed once per clip
     for block in feature_blocks(feature_chunks, FEATURES, batch, shapes):
         mfcc = torch.from_numpy(normalizer.mfcc(block["mfcc"].astype(np.float32))).to(device)
         mel = torch.from_numpy(normalizer.mel(block["mel"].astype(np.float32))).to(device)
@@ -76,6 +77,6 @@ def synthesize_stream(
             if cfg.use_motion:
                 prev = torch.cat(history[-n_prev:], dim=1).expand(b, -1, -1, -1)
                 motion = P(prev, mel)
-            frames = G(ref.expand(b, -1, -1, -1), motion, mfcc, mel, f0, energy)["frame"]
+            frames = G(ref.expand(b, -1, -1, -1), motion, mfcc, mel, f0, energy, memo=memo)["frame"]
         history = (history + list(frames.split(1)))[-n_prev:]
         yield to_uint8_frames(frames)
