@@ -1,6 +1,7 @@
 """The lip-sync expert loss (a2v.losses.sync_expert) in the recipes other than OneShotA2V (whose own
 tests cover its sync discriminator): a SyncNet pretrained on real s1 clips by its own trainer, frozen,
-as a loss term `sync` that CRAN and the speech-driven GAN weight in config like any other."""
+as a loss term `sync` that MAN, CRAN and the speech-driven GAN weight in config like any other (MAN,
+a per-frame generator, on windows of `training.sequence_length` consecutive frames)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ EXPERT = {"model": {"mouth_width": 48, "mouth_height": 24, "channels": [16, 32, 
           "training": {"batch_size": 32, "steps": 60, "log_every": 20, "checkpoint_every": 1000}}
 
 RECIPES = {
+    "man": ({"image_size": 32, "base_channels": 8, "max_channels": 32, "video_hidden": 8, "audio_hidden": 8,
+             "audio_channels": 16, "n_res_blocks": 4, "predictor": {"base_channels": 8, "depth": 3},
+             "discriminator": {"base_channels": 8}},
+            {"steps": 25, "discriminators": []}, {"l1_lower": 1.0}),
     "cran": ({"image_size": 32, "audio_channels": 8, "image_channels": 8, "hidden": 64, "code_dim": 32,
               "discriminator": {"base_channels": 8}}, {"steps": 25, "recurrent": True, "discriminators": []}, {"rec": 1.0}),
     "sdgan": ({"image_size": 64, "net_size": 32, "skips": 3, "audio_channels": 8, "audio_fc": 64, "audio_code": 32,
@@ -49,15 +54,15 @@ def test_sync_expert_is_pretrained_only_when_a_phase_weights_it():
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipes_train_on_the_sync_expert(name, expert, s1_shard8, tmp_path, one_thread):
-    """A phase weighting only `sync` (plus the recipe's reconstruction term at 0) through the phase
+    """A phase weighting only `sync` (the recipe's reconstruction term at 0) through the phase
     runner on one real clip: the checkpoint names the expert, `g_sync` is logged, and the expert's
     distance on the generated windows falls (the gradient reaches the generator through the frozen
     expert; its own weights do not move)."""
     from a2v.training.checkpoint import load_checkpoint
     from a2v.training.loop import train_phase
 
-    model, phase, _ = RECIPES[name]
-    phases = [{**phase, "name": "sync_only", "losses": {"sync": 1.0}}]
+    model, phase, other = RECIPES[name]
+    phases = [{**phase, "name": "sync_only", "losses": {**{k: 0.0 for k in other}, "sync": 1.0}}]
     training = {"batch_size": 2, "sequence_length": 8, "lr": 2e-3, "log_every": 1, "checkpoint_every": 1000}
     if name == "sdgan":
         training["frame_samples"] = 2

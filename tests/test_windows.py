@@ -68,3 +68,28 @@ def test_bad_arguments(s1_shard):
     assert len(ClipWindows([s1_shard], length=10_000)) == 0
     with pytest.raises(IndexError):
         ClipWindows([s1_shard], length=4)[10_000]
+
+
+def test_frame_windows_are_consecutive_frames_of_one_clip_with_one_reference(s1_shard):
+    """FrameWindows (MAN's samples for the lip-sync expert): L consecutive FrameDataset samples of one
+    clip, one reference for the window, and the shard's raw MFCC beside the standardised one."""
+    from a2v.features.normalizer import fit_normalizer
+    from a2v.training.data import FrameDataset, FrameWindows
+
+    with ShardReader(s1_shard) as shard:
+        clips = [(str(s1_shard), c) for c in shard.clip_ids]
+        n = [shard.n_frames(c) for c in shard.clip_ids]
+        raw = shard.read(shard.clip_ids[1], "mfcc")
+    frames = FrameDataset(clips, fit_normalizer(clips), 64, ("flow", "mfcc", "mel", "f0_bin", "energy_bin"), 5)
+    windows = FrameWindows(frames, 5)
+    assert len(windows) == sum(t - 4 for t in n)
+    i = n[0] - 4 + 7  # the second clip's window starting at frame 7
+    w = windows[(i, 123)]
+    assert w["target"].shape == (5, 3, 64, 64) and w["mfcc"].shape == (5, 20, 13) and w["f0_bin"].shape == (5,)
+    assert w["clip"].tolist() == [1] * 5 and w["t"].tolist() == [7, 8, 9, 10, 11]
+    assert all(torch.equal(w["reference"][0], r) for r in w["reference"])
+    single = frames[(n[0] + 9, 123)]
+    assert torch.equal(w["target"][2], single["target"]) and torch.equal(w["mfcc"][2], single["mfcc"])
+    torch.testing.assert_close(w["mfcc_raw"], torch.from_numpy(raw[7:12]), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="no training clip has 1000 frames"):
+        FrameWindows(frames, 1000)

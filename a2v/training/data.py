@@ -305,6 +305,51 @@ class FrameDataset(Dataset):
         return sample
 
 
+class FrameWindows(Dataset):
+    """Windows of ``length`` consecutive :class:`FrameDataset` samples of one clip (frames ``t …
+    t+L−1``), all with the same reference frame: what a loss on several consecutive generated
+    frames needs (the lip-sync expert, :mod:`a2v.losses.sync_expert`) from a per-frame generator.
+
+    Items: every :class:`FrameDataset` key with a leading window axis ``L`` (``target``
+    ``(L, 3, S, S)``, ``mfcc`` ``(L, 20, 13)``, ``f0_bin`` ``(L,)``…), plus ``mfcc_raw``
+    ``(L, 20, 13)`` float32, the shard's MFCC windows before standardisation (the expert's
+    input), when ``mfcc`` is served. Keys as :class:`FrameDataset`'s: ``dataset[(index, draw)]``
+    (one ``draw`` picks the window's reference) or ``dataset[index]``.
+
+    Args:
+        frames: the per-frame dataset.
+        length: L >= 1; clips shorter than L give no window. Windows start at every frame.
+
+    Raises:
+        ValueError: ``length`` < 1, or no clip of ``frames`` has ``length`` frames.
+    """
+
+    def __init__(self, frames: FrameDataset, length: int):
+        if int(length) < 1:
+            raise ValueError(f"window length must be >= 1, got {length}")
+        self.frames, self.length = frames, int(length)
+        self.starts = np.concatenate([np.arange(o, o + n - self.length + 1) for o, n in zip(frames.offsets[:-1], frames.lengths)
+                                      if n >= self.length] or [np.zeros(0, np.int64)])
+        if not len(self.starts):
+            raise ValueError(f"no training clip has {self.length} frames (longest: {int(frames.lengths.max())})")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        if isinstance(key, tuple):
+            index, draw = int(key[0]), int(key[1])
+        else:
+            index, draw = int(key), int(torch.randint(0, 2**31 - 1, ()).item())
+        start = int(self.starts[index])
+        items = [self.frames[(start + j, draw)] for j in range(self.length)]
+        out = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+        norm = self.frames.normalizer
+        if "mfcc" in out and norm is not None:
+            out["mfcc_raw"] = out["mfcc"] * torch.from_numpy(norm.mfcc_std) + torch.from_numpy(norm.mfcc_mean)
+        return out
+
+
 # --------------------------------------------------------------------------------- sampling
 class StepBatchSampler(Sampler):
     """Yields, for steps ``start_step … end_step − 1``, lists of ``(sample index, reference draw)``.

@@ -5,8 +5,10 @@ Networks (``build()``): ``generator`` (:class:`a2v.models.man.ManGenerator`), ``
 PatchGAN with CAM logits, :mod:`a2v.models.discriminators`). Optimisers: ``g`` (Adam over
 generator + predictor) and ``d`` (Adam over the discriminator), lr 0.002, β (0, 0.9) (MAN §4.2).
 Training windows: one frame t per sample with the 5 previous frames, flow (or heatmaps), MFCC,
-mel, F0 and energy bins (:class:`a2v.training.data.FrameDataset`). Step: :mod:`.step`; inference
-(autoregressive): :mod:`.inference`; loss terms: :mod:`.losses`.
+mel, F0 and energy bins (:class:`a2v.training.data.FrameDataset`); with ``training.sequence_length``
+L > 1, L consecutive such frames of one clip with one reference (:class:`a2v.training.data.FrameWindows`),
+which the lip-sync expert term ``sync`` needs (L >= 5; a2v, Wav2Lip §3.2: MAN has no sync loss).
+Step: :mod:`.step`; inference (autoregressive): :mod:`.inference`; loss terms: :mod:`.losses`.
 
 Config keys (every one checked here; unknown keys raise ``ValueError``)::
 
@@ -16,10 +18,11 @@ Config keys (every one checked here; unknown keys raise ``ValueError``)::
       discriminator: {...}        # a2v.models.discriminators.DiscriminatorConfig
     training:                     # ManTraining: the runner's keys (a2v.training.settings) +
       reference: random|first     #   how references are drawn, clip cache,
+      sequence_length: 1          #   frames per sample (>= 5 for the sync term; batch_size counts samples)
       gan_loss: original|bce|hinge|lsgan
       perceptual: {backbone: vgg19_imagenet|vgg16_hed, weights, download, layers, layer_weights}
     phases:
-      - losses: {adv: 1, l1_lower: 10, fm: 10, perceptual: 0, cam: 1, flow_mse | keypoint_mse: 1}
+      - losses: {adv: 1, l1_lower: 10, fm: 10, perceptual: 0, cam: 1, flow_mse | keypoint_mse: 1, sync: 0}
         discriminators: [frame]   # default: on; adv/fm/cam default to 0 without it
         motion_source: ground_truth | predicted      # default ground_truth
         detach_motion: true
@@ -42,6 +45,7 @@ import torch
 from torch import nn
 
 from a2v.losses.perceptual import build_perceptual
+from a2v.losses.sync_expert import SYNC_EXPERT, SYNC_EXPERT_TRAINER, SYNC_FRAMES, SYNC_TERM, load_sync_expert
 from a2v.models.discriminators import DiscriminatorConfig, MultiScalePatchGAN
 from a2v.models.man import ManConfig, ManGenerator
 from a2v.models.predictors import PredictorConfig, build_predictor
@@ -50,6 +54,7 @@ from a2v.recipes.gan import GanTraining
 from a2v.recipes.man.inference import FEATURES, synthesize_stream
 from a2v.recipes.man.losses import LOSS_KEYS
 from a2v.recipes.man.step import ManStep
+from a2v.training.data import FrameWindows, count_frames
 from a2v.training.phases import Phase
 
 MOTION_SOURCES = ("ground_truth", "predicted")
@@ -73,8 +78,26 @@ class ManModel:
         return {**self.generator.to_dict(), "predictor": vars(self.predictor), "discriminator": vars(self.discriminator)}
 
 
-ManTraining = GanTraining
-"""MAN's ``training`` keys beyond the runner's: ``gan_loss`` (of ``adv`` and ``cam``) and ``perceptual``."""
+@dataclass
+class ManTraining(GanTraining):
+    """MAN's ``training`` keys beyond the runner's: ``gan_loss`` (of ``adv`` and ``cam``),
+    ``perceptual`` and ``sequence_length``.
+
+    Attributes:
+        sequence_length: consecutive frames per sample (1: single frames, MAN's own training;
+            >= 5 for the lip-sync expert); ``batch_size`` counts samples, so a step sees
+            ``batch_size · sequence_length`` frames.
+
+    Raises:
+        ValueError: ``sequence_length`` < 1, or :class:`GanTraining`'s errors.
+    """
+
+    sequence_length: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        if int(self.sequence_length) < 1:
+            raise ValueError(f"training.sequence_length must be >= 1, got {self.sequence_length}")
 
 
 class ManRecipe(Recipe):
@@ -84,6 +107,7 @@ class ManRecipe(Recipe):
     loss_keys = LOSS_KEYS
     discriminators = ("frame",)
     phase_options = {"motion_source": "ground_truth", "detach_motion": True}
+    pretrained_networks = dict(SYNC_EXPERT_TRAINER)
     generation_features = FEATURES
     values_title = "MAN modality weights ρ (first MAN block) over training"
 
@@ -126,6 +150,9 @@ class ManRecipe(Recipe):
             raise ValueError(f"phase {index}: {other!r} is weighted but the model's motion is {self.model.generator.motion!r}")
         if not self.model.generator.use_motion and w[own] > 0:
             raise ValueError(f"phase {index}: {own!r} is weighted but the model has use_motion: false (no predictor is used)")
+        if w.get(SYNC_TERM, 0) > 0 and int(self.training.sequence_length) < SYNC_FRAMES:
+            raise ValueError(f"phase {index}: the sync expert needs training.sequence_length >= {SYNC_FRAMES}, "
+                             f"got {self.training.sequence_length}")
         if phase.options["motion_source"] not in MOTION_SOURCES:
             raise ValueError(f"phase {index}: motion_source must be one of {MOTION_SOURCES}, got {phase.options['motion_source']!r}")
 
@@ -140,6 +167,15 @@ class ManRecipe(Recipe):
         return {"g": torch.optim.Adam(g_params, lr=t.lr, betas=t.betas),
                 "d": torch.optim.Adam(networks["discriminator"].parameters(), lr=t.lr, betas=t.betas)}
 
+    def n_samples(self, clips: Sequence[tuple[str, str]]) -> int:
+        """Frames / L: an epoch shows every frame about once."""
+        return max(1, count_frames(clips) // int(self.training.sequence_length))
+
+    def dataset(self, clips: Sequence[tuple[str, str]], state: dict) -> torch.utils.data.Dataset:
+        """Per-frame samples, or windows of ``training.sequence_length`` frames when it is > 1."""
+        frames = super().dataset(clips, state)
+        return frames if int(self.training.sequence_length) == 1 else FrameWindows(frames, self.training.sequence_length)
+
     def trainer(self, networks, optimizers, phase: Phase, device: torch.device, emit) -> ManStep:
         perceptual = None
         if phase.losses.get("perceptual", 0.0) > 0:
@@ -147,8 +183,14 @@ class ManRecipe(Recipe):
             emit(f"[{phase.name}] perceptual loss backbone {perceptual.info.describe()}, layers {', '.join(perceptual.vgg.layer_names)}")
             if perceptual.info.backbone != "vgg19_imagenet":
                 emit(f"[{phase.name}] WARNING: perceptual features are not the paper's ImageNet VGG19 ({perceptual.info.description})")
+        expert, info = None, {}
+        if phase.losses.get(SYNC_TERM, 0) > 0:
+            expert, info = load_sync_expert(self.pretrained_paths[SYNC_EXPERT], device, emit, f"[{phase.name}] ")
         t = self.training
-        return ManStep(networks, optimizers, self.model.generator, phase, t.gan_loss, device, perceptual, t.precision, t.channels_last)
+        step = ManStep(networks, optimizers, self.model.generator, phase, t.gan_loss, device, perceptual, t.precision,
+                       t.channels_last, expert)
+        step.info = {**step.info, **info}
+        return step
 
     def log_values(self, networks: Mapping[str, nn.Module]) -> dict[str, float]:
         """ρ of the first MAN block, per modality (``rho_<modality>``)."""

@@ -12,6 +12,9 @@ key                term                                                paper
 ``cam``            adversarial loss on the discriminator's CAM logits   Eq. 3 / supp. Eq. 6
 ``flow_mse``       flow predictor MSE (``motion="flow"``)               supp. §2.1.6
 ``keypoint_mse``   heatmap predictor MSE (``motion="keypoints"``)       supp. §2.1.6
+``sync``           lip-sync expert, ½·d² over 5-frame windows           a2v (Wav2Lip §3.2)
+                   (:mod:`a2v.losses.sync_expert`; needs
+                   ``training.sequence_length`` >= 5)
 =================  ==================================================  =====================
 
 The perceptual term needs a :class:`~a2v.losses.perceptual.PerceptualLoss` (a frozen VGG with its
@@ -32,10 +35,11 @@ from a2v.losses.cam import d_cam, g_cam
 from a2v.losses.feature_matching import feature_matching
 from a2v.losses.predictor import flow_mse, heatmap_mse
 from a2v.losses.reconstruction import lower_half_l1
+from a2v.losses.sync_expert import SYNC_TERM
 
 from a2v.training.phases import check_weights
 
-LOSS_KEYS = ("adv", "l1_lower", "fm", "perceptual", "cam", "flow_mse", "keypoint_mse")
+LOSS_KEYS = ("adv", "l1_lower", "fm", "perceptual", "cam", "flow_mse", "keypoint_mse", SYNC_TERM)
 """Every loss weight name a MAN phase may set."""
 
 
@@ -87,7 +91,9 @@ class GeneratorLoss:
         d_real: Sequence[dict] | None = None,
         motion_pred: torch.Tensor | None = None,
         motion_target: torch.Tensor | None = None,
+        sync: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """``sync``: the expert's term, computed by the step on the windows of generated frames."""
         w = self.weights
         terms: dict[str, torch.Tensor] = {}
         if "adv" in w:
@@ -104,6 +110,8 @@ class GeneratorLoss:
             terms["flow_mse"] = flow_mse(_need(motion_pred, "flow_mse", "motion_pred"), _need(motion_target, "flow_mse", "motion_target"), self.flow_scale)
         if "keypoint_mse" in w:
             terms["keypoint_mse"] = heatmap_mse(_need(motion_pred, "keypoint_mse", "motion_pred"), _need(motion_target, "keypoint_mse", "motion_target"))
+        if SYNC_TERM in w:
+            terms[SYNC_TERM] = _need(sync, SYNC_TERM, "sync")
         terms["total"] = _weighted_total(terms, w, fake)
         return terms
 

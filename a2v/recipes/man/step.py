@@ -1,5 +1,8 @@
 """One MAN training step (MAN §4.2, supp. §2.1).
 
+0. With ``training.sequence_length`` L > 1 a sample is L consecutive frames of a clip
+   (:class:`a2v.training.data.FrameWindows`): the B·L frames go through steps 1–4 as one batch,
+   and the lip-sync expert (``sync``) scores the generated frames as B windows of L.
 1. The predictor reads the previous 5 real frames and mel[t] (when its MSE is weighted or the
    phase's motion source is ``"predicted"``).
 2. The generator makes frame t from the reference, the motion (shard flow/heatmaps or the
@@ -19,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from a2v.models.man import ManConfig
+from a2v.losses.sync_expert import SYNC_TERM, sync_expert_loss
 from a2v.recipes.base import Step
 from a2v.recipes.man.losses import DiscriminatorLoss, GeneratorLoss
 from a2v.training.phases import Phase
@@ -48,15 +52,17 @@ class ManStep(Step):
         device: where batches go.
         perceptual: the perceptual loss network, needed when the phase weights ``perceptual``.
         precision, channels_last: see the module docstring.
+        sync_expert: the frozen lip-sync expert, needed when the phase weights ``sync``.
 
     Call:
-        ``step(batch)`` with a collated :class:`~a2v.training.data.FrameDataset` batch →
+        ``step(batch)`` with a collated :class:`~a2v.training.data.FrameDataset` batch (or
+        :class:`~a2v.training.data.FrameWindows`: every tensor ``(B, L, …)``) →
         ``{"g_<term>", "g_total", "d_<term>", "d_total"}`` scalar tensors (``d_*`` only when D is on).
     """
 
     def __init__(self, networks: dict, optimizers: dict, model: ManConfig, phase: Phase, gan_loss: str,
                  device: torch.device, perceptual: torch.nn.Module | None = None, precision: str = "auto",
-                 channels_last: bool | None = None):
+                 channels_last: bool | None = None, sync_expert: torch.nn.Module | None = None):
         self.G, self.P, self.D = networks["generator"], networks["predictor"], networks["discriminator"]
         self.opt_g, self.opt_d = optimizers["g"], optimizers["d"]
         self.man, self.phase = model, phase
@@ -66,6 +72,9 @@ class ManStep(Step):
         self.channels_last = use_channels_last(channels_last, self.device)
         self.g_loss = GeneratorLoss(phase.losses, gan_loss, model.effective_flow_scale, perceptual)
         self.d_loss = DiscriminatorLoss(phase.losses, gan_loss)
+        if SYNC_TERM in self.g_loss.weights and sync_expert is None:
+            raise ValueError("the phase weights 'sync' but no lip-sync expert was given")
+        self.sync_expert = sync_expert
         self.d_on = "frame" in phase.discriminators and bool(self.d_loss.active())
         self.need_d_for_g = any(k in self.g_loss.weights for k in ("adv", "fm", "cam"))
         pred_key = "flow_mse" if model.motion == "flow" else "keypoint_mse"
@@ -82,6 +91,11 @@ class ManStep(Step):
 
     def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
         G, P, D, man = self.G, self.P, self.D, self.man
+        windows = batch["target"].ndim == 5  # FrameWindows: (B, L, …)
+        if windows:
+            B, L = batch["target"].shape[:2]
+            mfcc_raw = batch.pop("mfcc_raw", None)
+            batch = {k: v.flatten(0, 1) for k, v in batch.items()}
         b = to_device(batch, self.device, self.channels_last)
         ref, real = b["reference"], b["target"]
         with autocast(self.device, self.bf16):
@@ -111,8 +125,13 @@ class ManStep(Step):
                 d_fake_g = D(fake, ref)
                 if d_real is None:
                     d_real = D(real, ref)
+        sync = None
+        if SYNC_TERM in self.g_loss.weights:
+            if not windows or mfcc_raw is None:
+                raise ValueError("the sync term needs windows of frames with mfcc_raw (training.sequence_length >= 5)")
+            sync = sync_expert_loss(self.sync_expert, fake.float().reshape(B, L, *fake.shape[1:]), mfcc_raw.to(self.device))
         with autocast(self.device, self.bf16):  # the perceptual VGG runs in bf16 on CUDA; the terms are float32
-            g_terms = self.g_loss(fake.float(), real, d_fake_g, d_real, pred, b.get(self.target_key))
+            g_terms = self.g_loss(fake.float(), real, d_fake_g, d_real, pred, b.get(self.target_key), sync)
         self.opt_g.zero_grad(set_to_none=True)
         g_terms["total"].backward()
         self.opt_g.step()
