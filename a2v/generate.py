@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from a2v.audio.features import CHUNK_FRAMES, FEATURE_KEYS, audio_feature_chunks
+from a2v.audio.speech_detection import check_speech
 from a2v.audio.timebase import n_video_frames
 from a2v.device import resolve_device
 from a2v.errors import MediaError, NoFaceError
@@ -109,7 +110,8 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
             grow with the audio's length (but for the waveform, 64 kB per second).
 
     Raises:
-        MediaError: unreadable or 0-byte image or audio, silent audio, an image smaller than the face crop.
+        MediaError: unreadable or 0-byte image or audio, silent audio or audio without speech
+            (:func:`a2v.audio.speech_detection.check_speech`), an image smaller than the face crop.
         NoFaceError: no face in the image. MultipleFacesError: two faces of comparable size.
         NotImplementedError: ``finetune_steps`` for a model without one-shot fine-tuning.
     """
@@ -126,6 +128,7 @@ def generate_video(image: str | Path, audio: str | Path, checkpoint: str | Path 
         raise MediaError(image, f"image is {photo.shape[1]}×{photo.shape[0]} pixels, smaller than the model's {S}×{S} face crop")
     cfg = audio_config(model.config["preprocess"])  # the feature parameters the model was trained on
     wave = load_audio(audio, cfg.sample_rate)
+    check_speech(wave, cfg.sample_rate, audio)
     reference, matrix = align_face(photo, S, image, float(model.config["preprocess"].get("max_face_ratio", 0.5)))
     n_frames = max(1, n_video_frames(len(wave), cfg.sample_rate, cfg.fps))
     if log:

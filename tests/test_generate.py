@@ -69,7 +69,8 @@ def test_generate_cli_any_face_any_audio(sdgan_checkpoint, tmp_path, grid_sample
 
 def test_generate_bad_input_one_line_exit_2_nothing_written(sdgan_checkpoint, tmp_path, grid_sample):
     """Each bad input of ``a2v generate`` gives one line naming the file and the cause, exit code 2,
-    and no output file: no face, two faces of the same size, silent audio, 0-byte image and audio,
+    and no output file: no face, two faces of the same size, silent audio, a recording without
+    speech (room noise), 0-byte image and audio,
     an image smaller than the model's crop. (One ``--batch`` run for all; one plain run for the exit
     code and the single stderr line.)"""
     import cv2
@@ -84,10 +85,15 @@ def test_generate_bad_input_one_line_exit_2_nothing_written(sdgan_checkpoint, tm
     (tmp_path / "empty.wav").write_bytes(b"")
     soundfile.write(tmp_path / "silence.wav", np.zeros(16000 * 2, np.float32), 16000)
     speech = grid_sample / "s1" / "bgbn8n.mpg"
+    # the room noise before the first word (alignment: "0 20500 sil", i.e. 0–0.51 s), six times over:
+    # a real recording without speech, loud enough (-34 dBFS) to pass the silence floor
+    lead = load_audio(speech, 44100)[: int(0.45 * 44100)]
+    soundfile.write(tmp_path / "room.wav", np.tile(lead, 6), 44100)
     cases = {  # image, audio -> the cause the line must give
         "wall": ("wall.png", speech, "wall.png: no face found"),
         "two": ("two.png", speech, "two.png: 2 faces in frame 0"),
         "silent": ("face.png", "silence.wav", "silence.wav: audio is silent"),
+        "no_speech": ("face.png", "room.wav", "room.wav: no speech detected in 2.70 s of audio"),
         "empty_image": ("empty.png", speech, "empty.png: file is empty (0 bytes)"),
         "empty_audio": ("face.png", "empty.wav", "empty.wav: file is empty (0 bytes)"),
         "tiny": ("tiny.png", speech, "tiny.png: image is 48×40 pixels, smaller than the model's 64×64 face crop"),
