@@ -142,6 +142,9 @@ def test_model_type_errors(repo, tmp_path):
     bad.write_text("experiments: {man_grid: {phases: [{name: a, steps: 2, discriminators: [temporal]}]}}\n")
     with pytest.raises(ConfigError, match="unknown discriminators \\['temporal'\\]; this model's: \\['frame'\\]"):
         load_config([repo / "config/config.yaml", bad])
-    bad.write_text("experiments: {man_grid: {phases: [{name: a, steps: 2, losses: {sync: 1.0}}]}}\n")
-    with pytest.raises(ConfigError, match="unknown loss weights \\['sync'\\]"):
+    bad.write_text("experiments: {man_grid: {phases: [{name: a, steps: 2, losses: {blink: 1.0}}]}}\n")
+    with pytest.raises(ConfigError, match="unknown loss weights \\['blink'\\]"):
+        load_config([repo / "config/config.yaml", bad])
+    bad.write_text("experiments: {man_grid: {phases: [{name: a, steps: 2, losses: {sync: 1.0}}]}}\n")  # MAN on single frames
+    with pytest.raises(ConfigError, match="phase 0: the sync expert needs training.sequence_length >= 5, got 1"):
         load_config([repo / "config/config.yaml", bad])

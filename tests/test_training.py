@@ -138,7 +138,7 @@ def test_config_errors():
         parse_config(bad)
     parsed = parse_config(_config())
     assert parsed.phases[0].losses == {
-        "adv": 1.0, "l1_lower": 10.0, "fm": 10.0, "perceptual": 0.0, "cam": 1.0, "flow_mse": 1.0, "keypoint_mse": 0.0
+        "adv": 1.0, "l1_lower": 10.0, "fm": 10.0, "perceptual": 0.0, "cam": 1.0, "flow_mse": 1.0, "keypoint_mse": 0.0, "sync": 0.0
     }
     assert parsed.training.betas == (0.0, 0.9) and parsed.training.lr == 0.002
     # a model without motion (MAN Table 3 base model) has no predictor loss, and may not weight one
