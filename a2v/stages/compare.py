@@ -33,7 +33,8 @@ from a2v.stages.common import get_logger, write_table
 from a2v.stages.evaluate import METRIC_COLUMNS, UNSEEN, comparability
 from a2v.stages.report import _mp4_bytes, side_by_side
 
-SHARED = ("static baseline", "real")
+BASELINE = "static baseline"
+SHARED = (BASELINE, "real")
 """Rows every experiment of a dataset has alike (one copy goes in the table)."""
 
 
@@ -89,7 +90,6 @@ def comparison_table(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
 
 
-BASELINE = "static baseline"
 LIP_METRICS = ["WER", "WER_greedy", "LSE_D", "LSE_C", "LMD"]
 """The metrics that judge lip motion: a model beats the static frame when it wins on all of them."""
 
@@ -167,12 +167,15 @@ def run(config: dict, experiments: list[str], metrics: list[str | Path], shards:
     paired = paired_table({n: r[1] for n, r in read.items()})
     out_paired = Path(out_paired) if out_paired else Path(out_csv).with_name(f"{Path(out_csv).stem}_paired.csv")
     write_table(paired, out_paired, sep=",")
-    lips = paired[paired["metric"].isin(LIP_METRICS)]
-    winners = [m for m, r in lips.groupby("method", sort=False) if m.startswith("a2v:") and r["beats"].sum() == len(LIP_METRICS)]
-    log.info("paired differences against the static baseline (model − static, ± SE, improvement in SE):\n%s",
-             lips.pivot(index="method", columns="metric", values="improvement_se")
-             .reindex(index=lips["method"].unique(), columns=LIP_METRICS).to_string(float_format=lambda v: f"{v:+.2f}"))
-    log.info("models beating the static baseline by more than 2 SE on %s: %s", ", ".join(LIP_METRICS), ", ".join(winners) or "none")
+    if len(paired):
+        lips = paired[paired["metric"].isin(LIP_METRICS)]
+        winners = [m for m, r in lips.groupby("method", sort=False) if m.startswith("a2v:") and r["beats"].sum() == len(LIP_METRICS)]
+        log.info("paired differences against the static baseline, improvement in standard errors (positive: better):\n%s",
+                 lips.pivot(index="method", columns="metric", values="improvement_se")
+                 .reindex(index=lips["method"].unique(), columns=LIP_METRICS).to_string(float_format=lambda v: f"{v:+.2f}"))
+        log.info("models beating the static baseline by more than 2 SE on %s: %s", ", ".join(LIP_METRICS), ", ".join(winners) or "none")
+    else:
+        log.info("paired differences: NA (no static baseline rows to pair with)")
 
     # the same clips for every model, side by side
     listings = {n: r[2] for n, r in read.items()}

@@ -161,6 +161,14 @@ def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
     return out.transpose(0, 3, 1, 2).astype(flow.dtype)
 
 
+def index_and_draw(key) -> tuple[int, int]:
+    """A dataset key as :class:`StepBatchSampler` yields it, ``(index, draw)``, or a bare index whose
+    ``draw`` (a non-negative int picking the reference frame) comes from torch's global generator."""
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return int(key), int(torch.randint(0, 2**31 - 1, ()).item())
+
+
 class FrameDataset(Dataset):
     """Per-frame training samples over ``(shard path, clip id)`` pairs (see the module docstring).
 
@@ -273,10 +281,7 @@ class FrameDataset(Dataset):
         return clip, int(index - self.offsets[clip])
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        if isinstance(key, tuple):
-            index, draw = int(key[0]), int(key[1])
-        else:
-            index, draw = int(key), int(torch.randint(0, 2**31 - 1, ()).item())
+        index, draw = index_and_draw(key)
         clip, t = self.locate(index)
         n = int(self.lengths[clip])
         ref_t = 0 if self.reference == "first" else draw % n
@@ -337,10 +342,7 @@ class FrameWindows(Dataset):
         return len(self.starts)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        if isinstance(key, tuple):
-            index, draw = int(key[0]), int(key[1])
-        else:
-            index, draw = int(key), int(torch.randint(0, 2**31 - 1, ()).item())
+        index, draw = index_and_draw(key)
         start = int(self.starts[index])
         items = [self.frames[(start + j, draw)] for j in range(self.length)]
         out = {k: torch.stack([it[k] for it in items]) for k in items[0]}

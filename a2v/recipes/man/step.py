@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from a2v.models.man import ManConfig
 from a2v.losses.sync_expert import SYNC_TERM, sync_expert_loss
+from a2v.models.man import ManConfig
 from a2v.recipes.base import Step
 from a2v.recipes.man.losses import DiscriminatorLoss, GeneratorLoss
 from a2v.training.phases import Phase
